@@ -1,0 +1,48 @@
+// Builds dist/piot.js (the CLI) and dist/piot-agent.mjs (the device bundle, Node 18, no native modules).
+import { build } from 'esbuild';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+
+const banner = {
+  js: [
+    '#!/usr/bin/env node',
+    "import { createRequire as __piotCreateRequire } from 'node:module';",
+    'const require = __piotCreateRequire(import.meta.url);',
+  ].join('\n'),
+};
+
+/** Fails the build if a bundle would need a compiled addon. */
+function assertNoNativeModules(metafile, name) {
+  const native = Object.keys(metafile.inputs).filter((input) => input.endsWith('.node'));
+  if (native.length > 0) throw new Error(`${name} pulls in native modules: ${native.join(', ')}`);
+}
+
+await mkdir('dist', { recursive: true });
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  banner,
+  metafile: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+const cli = await build({
+  ...common,
+  entryPoints: ['src/cli/bin.ts'],
+  outfile: 'dist/piot.js',
+  target: 'node20',
+  sourcemap: 'linked',
+});
+const agent = await build({
+  ...common,
+  entryPoints: ['src/agent/bin.ts'],
+  outfile: 'dist/piot-agent.mjs',
+  target: 'node18',
+  minify: false,
+});
+assertNoNativeModules(agent.metafile, 'the agent bundle');
+await writeFile('dist/piot-agent.meta.json', JSON.stringify(agent.metafile));
+await chmod('dist/piot.js', 0o755);
+await chmod('dist/piot-agent.mjs', 0o755);
+void cli;

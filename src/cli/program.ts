@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { buildProgram } from './command.js';
+import type { CliContext } from './context.js';
+import { registerDemo } from './commands/demo.js';
+import { registerInit } from './commands/init.js';
+import { registerSchema } from './commands/schema.js';
+import { registerValidate } from './commands/validate.js';
+
+/** The `piot` command of the developer's machine. */
+export function createProgram(ctx: CliContext): Command {
+  return buildProgram(ctx, 'Run software on fleets of Raspberry Pis from a git repository.', [
+    registerInit,
+    registerValidate,
+    registerSchema,
+    registerDemo,
+  ]).addHelpText(
+    'after',
+    `
+Examples:
+  piot init                 write .piot.yaml and a CI workflow in this repository
+  piot validate             check .piot.yaml (and .piot/fleet.yaml) before pushing
+  piot schema               JSON Schema of .piot.yaml for your editor`,
+  );
+}
