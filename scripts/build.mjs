@@ -32,6 +32,9 @@ const cli = await build({
   entryPoints: ['src/cli/bin.ts'],
   outfile: 'dist/piot.js',
   target: 'node20',
+  // Installed as dependencies of the piot package: ext2fs ships code esbuild refuses
+  // to re-bundle (assignments to constants on paths it never takes).
+  external: ['balena-image-fs'],
   sourcemap: 'linked',
 });
 const agent = await build({

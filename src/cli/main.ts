@@ -4,6 +4,12 @@ import { runCli } from './run.js';
 
 /** Runs a program against this process's streams and sets its exit code. */
 export async function main(createProgram: (ctx: CliContext) => Command): Promise<void> {
+  // A closed pipe (piot … | head) is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
   process.exitCode = await runCli(
     process.argv.slice(2),
     {

@@ -5,6 +5,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerInit } from './commands/init.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
+import { registerVm } from './commands/vm.js';
 
 /** The `piot` command of the developer's machine. */
 export function createProgram(ctx: CliContext): Command {
@@ -12,6 +13,7 @@ export function createProgram(ctx: CliContext): Command {
     registerInit,
     registerValidate,
     registerSchema,
+    registerVm,
     registerDemo,
   ]).addHelpText(
     'after',
@@ -19,6 +21,7 @@ export function createProgram(ctx: CliContext): Command {
 Examples:
   piot init                 write .piot.yaml and a CI workflow in this repository
   piot validate             check .piot.yaml (and .piot/fleet.yaml) before pushing
-  piot schema               JSON Schema of .piot.yaml for your editor`,
+  piot schema               JSON Schema of .piot.yaml for your editor
+  piot vm bookworm-amd64-full   boot the virtual Pi`,
   );
 }

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+/** What a finished command left behind. */
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command (argv, never a shell string) and collects its output; never rejects on exit codes. */
+export function run(
+  command: string,
+  args: readonly string[],
+  options: {
+    input?: string | Uint8Array;
+    timeoutMs?: number;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A long-running process started by PioT (QEMU, a server). */
+export interface Background {
+  pid: number;
+  /** Resolves with the exit code (or null if killed by a signal). */
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+  child: ChildProcess;
+}
+
+/** Starts a long-running process; stdio as given (inherit to share the terminal). */
+export function startBackground(
+  command: string,
+  args: readonly string[],
+  options: { stdio?: StdioOptions } = {},
+): Background {
+  const child = spawn(command, args, { stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code));
+  });
+  exited.catch(() => undefined);
+  return {
+    pid: child.pid ?? -1,
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    child,
+  };
+}
+
+/** The absolute path of a command on PATH (plus sbin directories), or undefined. */
+export async function which(command: string): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const path = join(dir, command);
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

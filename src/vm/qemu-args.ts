@@ -1,0 +1,101 @@
+/** A TCP port forward from a loopback port on the host into the guest. */
+export interface HostForward {
+  name: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/** A guest address:port that reaches a loopback service on the host. */
+export interface GuestForward {
+  guestAddress: string;
+  guestPort: number;
+  hostPort: number;
+}
+
+/** Everything that decides a QEMU command line for the virtual Pi. */
+export interface QemuPlan {
+  arch: 'amd64' | 'arm64';
+  accel: 'tcg' | 'kvm';
+  disk: string;
+  diskFormat: 'qcow2' | 'raw';
+  kernel: string;
+  initrd?: string | undefined;
+  dtb?: string | undefined;
+  cmdline: string;
+  memoryMiB: number;
+  cpus: number;
+  hostForwards: HostForward[];
+  guestForwards: GuestForward[];
+  /** Serial console: on the terminal (and logged) or only in the log file; appended across boots. */
+  console: 'stdio' | 'file';
+  consoleLog: string;
+  qmpSocket: string;
+  /** Start the guest clock at this time (ISO 8601, UTC) instead of now. */
+  clock?: string | undefined;
+  /** A real Raspberry Pi OS image on QEMU's raspi3b machine. */
+  raspberryPi?: boolean;
+}
+
+/** The QEMU binary for an architecture. */
+export function qemuBinary(arch: 'amd64' | 'arm64'): string {
+  return arch === 'amd64' ? 'qemu-system-x86_64' : 'qemu-system-aarch64';
+}
+
+/**
+ * The argument list for QEMU. The guest network is QEMU's user network with
+ * `restrict=on`: the guest reaches nothing but the explicit forwards.
+ */
+export function qemuArgs(plan: QemuPlan): string[] {
+  const args: string[] = [];
+  if (plan.raspberryPi) {
+    // Untested here (no Raspberry Pi OS image can be fetched in CI): the raspi3b
+    // machine boots the image's own kernel8.img and device tree from an SD card.
+    args.push('-M', 'raspi3b', '-m', '1024', '-dtb', plan.dtb ?? '');
+    args.push('-drive', `file=${plan.disk},if=sd,format=${plan.diskFormat}`);
+    args.push('-kernel', plan.kernel, '-append', plan.cmdline);
+    args.push('-netdev', netdev(plan), '-device', 'usb-net,netdev=net0');
+  } else {
+    if (plan.arch === 'arm64')
+      args.push('-M', 'virt', '-cpu', plan.accel === 'kvm' ? 'host' : 'cortex-a57');
+    args.push('-accel', plan.accel, '-m', String(plan.memoryMiB), '-smp', String(plan.cpus));
+    args.push('-kernel', plan.kernel);
+    if (plan.initrd) args.push('-initrd', plan.initrd);
+    args.push('-append', plan.cmdline);
+    args.push(
+      '-drive',
+      `file=${plan.disk},if=none,id=disk0,format=${plan.diskFormat},discard=unmap`,
+    );
+    args.push('-device', 'virtio-blk-pci,drive=disk0');
+    args.push('-netdev', netdev(plan), '-device', 'virtio-net-pci,netdev=net0');
+    args.push('-device', 'virtio-rng-pci');
+  }
+  args.push('-nographic', '-no-reboot');
+  if (plan.console === 'stdio') {
+    args.push(
+      '-chardev',
+      `stdio,id=con0,mux=on,signal=off,logfile=${plan.consoleLog},logappend=on`,
+    );
+    args.push('-serial', 'chardev:con0', '-mon', 'chardev=con0,mode=readline');
+  } else {
+    args.push(
+      '-chardev',
+      `file,id=con0,path=${plan.consoleLog},append=on`,
+      '-serial',
+      'chardev:con0',
+    );
+    args.push('-monitor', 'none');
+  }
+  args.push('-qmp', `unix:${plan.qmpSocket},server=on,wait=off`);
+  if (plan.clock) args.push('-rtc', `base=${plan.clock.replace(/\.\d+Z?$|Z$/, '')},clock=vm`);
+  return args;
+}
+
+function netdev(plan: QemuPlan): string {
+  const parts = ['user', 'id=net0', 'restrict=on'];
+  for (const f of plan.hostForwards)
+    parts.push(`hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
+  for (const f of plan.guestForwards) {
+    parts.push(`guestfwd=tcp:${f.guestAddress}:${f.guestPort}-tcp:127.0.0.1:${f.hostPort}`);
+  }
+  return parts.join(',');
+}

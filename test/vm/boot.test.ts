@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { withVm } from './harness.js';
+
+async function checkPiShape(vm: Parameters<Parameters<typeof withVm>[1]>[0]): Promise<void> {
+  // Laid out like Raspberry Pi OS: FAT bootfs at /boot/firmware, ext4 rootfs, user pi.
+  const mounts = await vm.sh('findmnt -n -o SOURCE,FSTYPE,TARGET / /boot/firmware');
+  expect(mounts).toMatch(/\/dev\/vda2\s+ext4\s+\/\n/);
+  expect(mounts).toMatch(/\/dev\/vda1\s+vfat\s+\/boot\/firmware/);
+  expect(await vm.sh('sudo blkid -s LABEL -o value /dev/vda1 /dev/vda2')).toBe('bootfs\nrootfs\n');
+  expect((await vm.sh('id -u pi')).trim()).toBe('1000');
+  expect(await vm.sh('cat /boot/firmware/cmdline.txt')).toContain('root=PARTUUID=5049f700-02');
+  // NetworkManager owns the wired interface.
+  const devices = await vm.sh('nmcli -t -f DEVICE,TYPE,STATE device');
+  expect(devices).toMatch(/^eth0:ethernet:connected$/m);
+  const state = (await vm.ssh('systemctl is-system-running')).stdout.trim();
+  const failed = await vm.sh('systemctl --failed --no-legend --plain');
+  expect(['running', 'degraded'], `failed units:\n${failed}`).toContain(state);
+  if (state === 'degraded')
+    expect(failed.trim(), 'degraded must name its failed units').not.toBe('');
+}
+
+describe('the virtual Pi (amd64)', () => {
+  it('bookworm: boots (auto accel, KVM fallback), logs in, is Pi-shaped; survives a power cut', async () => {
+    await withVm(
+      'bookworm-amd64-full',
+      async (vm, seconds) => {
+        console.log(`bookworm-amd64-full: SSH after ${seconds.toFixed(1)} s (${vm.accel})`);
+        expect(vm.accel).toMatch(/^(kvm|tcg)$/);
+        await checkPiShape(vm);
+        expect(await vm.sh('node --version; git --version')).toMatch(/^v18\..*\ngit version/);
+
+        // Cut the power in the middle of writes; the synced file must survive and the
+        // root file system must come back clean (journal recovery, no errors).
+        await vm.sh('echo precious > /home/pi/synced && sync');
+        await vm.sh(
+          'nohup sh -c "dd if=/dev/urandom of=/home/pi/big bs=1M count=300" >/dev/null 2>&1 &',
+        );
+        await new Promise((r) => setTimeout(r, 3000));
+        await vm.powerCut();
+        await vm.waitForSsh();
+        expect((await vm.sh('cat /home/pi/synced')).trim()).toBe('precious');
+        const kernel = await vm.sh('sudo dmesg');
+        expect(kernel).not.toMatch(/EXT4-fs error|EXT4-fs \(vda2\): .*corrupt/i);
+        expect(
+          await vm.sh('sudo dumpe2fs -h /dev/vda2 2>/dev/null | grep "^Filesystem state"'),
+        ).toMatch(/clean/);
+        expect(await vm.sh('sudo journalctl -b -u systemd-fsck-root --no-pager')).toMatch(
+          /rootfs: clean/,
+        );
+      },
+      { accel: 'auto', tryKvm: true, kvmProbeSeconds: 10 },
+    );
+  });
+
+  it('bookworm: an edit to cmdline.txt takes effect at the next boot, as on a Pi', async () => {
+    await withVm('bookworm-amd64-full', async (vm) => {
+      await vm.sh("sudo sed -i 's/$/ piot.marker=42/' /boot/firmware/cmdline.txt && sync");
+      await vm.reboot();
+      await vm.waitForSsh();
+      expect(await vm.sh('cat /proc/cmdline')).toContain('piot.marker=42');
+    });
+  });
+
+  it('trixie: boots, logs in, is Pi-shaped', async () => {
+    await withVm('trixie-amd64-full', async (vm, seconds) => {
+      console.log(`trixie-amd64-full: SSH after ${seconds.toFixed(1)} s`);
+      await checkPiShape(vm);
+      expect(await vm.sh('. /etc/os-release; echo $VERSION_CODENAME')).toBe('trixie\n');
+      expect(await vm.sh('node --version')).toMatch(/^v20\./);
+    });
+  });
+
+  it('bookworm bare: no nodejs or git, so bootstrap has to install them', async () => {
+    await withVm('bookworm-amd64-bare', async (vm) => {
+      expect((await vm.ssh('command -v node')).code).not.toBe(0);
+      expect((await vm.ssh('command -v git')).code).not.toBe(0);
+      expect(await vm.sh('nmcli -t -f DEVICE,STATE device')).toMatch(/^eth0:connected$/m);
+    });
+  });
+});
