@@ -1,5 +1,8 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withVm } from './harness.js';
+
+const root = join(import.meta.dirname, '..', '..');
 
 async function checkPiShape(vm: Parameters<Parameters<typeof withVm>[1]>[0]): Promise<void> {
   // Laid out like Raspberry Pi OS: FAT bootfs at /boot/firmware, ext4 rootfs, user pi.
@@ -28,6 +31,10 @@ describe('the virtual Pi (amd64)', () => {
         expect(vm.accel).toMatch(/^(kvm|tcg)$/);
         await checkPiShape(vm);
         expect(await vm.sh('node --version; git --version')).toMatch(/^v18\..*\ngit version/);
+        // The device bundle runs on the Node 18 that Debian Bookworm (Raspberry Pi OS) ships.
+        await vm.copyTo(join(root, 'dist/piot-agent.mjs'), '/tmp/piot-agent.mjs');
+        await vm.copyTo(join(root, 'examples/sensor/.piot.yaml'), '/tmp/.piot.yaml');
+        expect(await vm.sh('cd /tmp && node piot-agent.mjs validate .')).toMatch(/app sensor is valid/);
 
         // Cut the power in the middle of writes; the synced file must survive and the
         // root file system must come back clean (journal recovery, no errors).

@@ -1,0 +1,147 @@
+import type { JobSpec, PiotYaml, ServiceSpec } from '../spec/schema.js';
+import { toSystemdTimespan } from '../spec/duration.js';
+
+/** Where an app lives on the device (DESIGN.md, device layout). */
+export interface AppPaths {
+  /** /opt/piot/apps/<app> */
+  appDir: string;
+  /** /run/piot/<app>/secrets */
+  secretsDir: string;
+}
+
+/** The device-side paths of an app, under a configurable root (tests use a temp dir). */
+export function appPaths(app: string, root = '/'): AppPaths {
+  const base = root.endsWith('/') ? root : `${root}/`;
+  return { appDir: `${base}opt/piot/apps/${app}`, secretsDir: `${base}run/piot/${app}/secrets` };
+}
+
+/** `piot-<app>-<name>` */
+export function unitName(app: string, name: string, kind: 'service' | 'timer' = 'service'): string {
+  return `piot-${app}-${name}.${kind}`;
+}
+
+/** The unprivileged user an app's services run as by default. */
+export function appUser(app: string): string {
+  return `piot-${app}`.slice(0, 32);
+}
+
+/** Escapes text for a systemd unit value: specifiers (%) and line breaks. */
+function unitValue(text: string): string {
+  return text.replace(/%/g, '%%').replace(/\n/g, ' ');
+}
+
+/** A command line for ExecStart: run by /bin/sh so `run:` reads like a shell line. */
+function execStart(run: string): string {
+  // systemd splits on whitespace and honours quotes; $ would be expanded by systemd.
+  const quoted = `'exec ${run.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return `/bin/sh -c ${unitValue(quoted).replace(/\$/g, '$$$$')}`;
+}
+
+function environment(...maps: (Record<string, string | number | boolean> | undefined)[]): string[] {
+  const merged = new Map<string, string>();
+  for (const map of maps) for (const [k, v] of Object.entries(map ?? {})) merged.set(k, String(v));
+  return [...merged.keys()]
+    .sort()
+    .filter((key) => !merged.get(key)!.startsWith('secret:'))
+    .map((key) => {
+      const value = merged.get(key)!.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+      return `Environment="${unitValue(`${key}=${value}`).replace(/\$/g, '$$$$')}"`;
+    });
+}
+
+interface Common {
+  app: string;
+  name: string;
+  description: string;
+  run: string;
+  user: 'app' | 'root';
+  env: string[];
+  secretsFile?: string;
+  paths: AppPaths;
+}
+
+function serviceSection(c: Common): string[] {
+  const lines = ['[Service]'];
+  if (c.user === 'app') lines.push(`User=${appUser(c.app)}`, `Group=${appUser(c.app)}`);
+  lines.push(`WorkingDirectory=${c.paths.appDir}/current`);
+  lines.push(...c.env);
+  if (c.secretsFile) lines.push(`EnvironmentFile=-${c.secretsFile}`);
+  lines.push(`ExecStart=${execStart(c.run)}`);
+  lines.push(`SyslogIdentifier=${c.app}-${c.name}`);
+  lines.push(`StateDirectory=piot/${c.app}`, 'StateDirectoryMode=0750');
+  // Hardening that ordinary apps do not notice: the OS is read-only, /tmp is private.
+  lines.push('NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectSystem=full');
+  if (c.user === 'app') lines.push('ProtectHome=yes');
+  return lines;
+}
+
+/** The unit of a long-running service; same input, same bytes. */
+export function renderService(
+  spec: PiotYaml,
+  name: string,
+  service: ServiceSpec,
+  paths: AppPaths,
+): string {
+  const deps = (service.depends ?? []).map((d) => unitName(spec.app, d)).sort();
+  const restart = { always: 'always', 'on-failure': 'on-failure', never: 'no' }[
+    service.restart ?? 'always'
+  ];
+  const lines = [
+    `# Written by PioT for the app ${spec.app}. Do not edit: the next deploy replaces it.`,
+    '[Unit]',
+    `Description=${unitValue(`PioT ${spec.app}: ${name}`)}`,
+    `After=${['network-online.target', ...deps].join(' ')}`,
+    `Wants=${['network-online.target', ...deps].join(' ')}`,
+    'StartLimitIntervalSec=0',
+    '',
+    ...serviceSection({
+      app: spec.app,
+      name,
+      description: name,
+      run: service.run,
+      user: service.user ?? 'app',
+      env: environment(spec.env, service.env),
+      secretsFile: spec.secrets?.length ? `${paths.secretsDir}/${name}.env` : undefined,
+      paths,
+    }),
+    'Type=exec',
+    `Restart=${restart}`,
+    'RestartSec=2',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** The oneshot unit that runs a job once (started by its timer or by `piot run`). */
+export function renderJobService(
+  spec: PiotYaml,
+  name: string,
+  job: JobSpec,
+  paths: AppPaths,
+): string {
+  const lines = [
+    `# Written by PioT for the app ${spec.app}. Do not edit: the next deploy replaces it.`,
+    '[Unit]',
+    `Description=${unitValue(`PioT ${spec.app}: job ${name}`)}`,
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    ...serviceSection({
+      app: spec.app,
+      name,
+      description: name,
+      run: job.run,
+      user: job.user ?? 'app',
+      env: environment(spec.env, job.env),
+      secretsFile: spec.secrets?.length ? `${paths.secretsDir}/${name}.env` : undefined,
+      paths,
+    }),
+    'Type=oneshot',
+  ];
+  if (job.timeout) lines.push(`TimeoutStartSec=${toSystemdTimespan(job.timeout)}`);
+  lines.push('');
+  return lines.join('\n');
+}
