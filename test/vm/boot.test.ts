@@ -34,7 +34,9 @@ describe('the virtual Pi (amd64)', () => {
         // The device bundle runs on the Node 18 that Debian Bookworm (Raspberry Pi OS) ships.
         await vm.copyTo(join(root, 'dist/piot-agent.mjs'), '/tmp/piot-agent.mjs');
         await vm.copyTo(join(root, 'examples/sensor/.piot.yaml'), '/tmp/.piot.yaml');
-        expect(await vm.sh('cd /tmp && node piot-agent.mjs validate .')).toMatch(/app sensor is valid/);
+        expect(await vm.sh('cd /tmp && node piot-agent.mjs validate .')).toMatch(
+          /app sensor is valid/,
+        );
 
         // Cut the power in the middle of writes; the synced file must survive and the
         // root file system must come back clean (journal recovery, no errors).
