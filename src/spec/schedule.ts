@@ -176,3 +176,33 @@ export function parseSchedule(expression: string): Schedule {
   checkCalendar(text);
   return { kind: 'calendar', expression: text };
 }
+
+const WEEKDAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+function list(values: number[], min: number, max: number, pad: number): string {
+  if (values.length === max - min + 1) return '*';
+  return values.map((v) => String(v).padStart(pad, '0')).join(',');
+}
+
+/**
+ * systemd OnCalendar= expressions equivalent to a cron expression. Cron runs when
+ * either day field matches if both are restricted; systemd needs both, so that case
+ * becomes two expressions (a timer may have several OnCalendar= lines).
+ */
+export function cronToCalendar(fields: CronFields): string[] {
+  const time = `${list(fields.hour, 0, 23, 2)}:${list(fields.minute, 0, 59, 2)}:00`;
+  const month = list(fields.month, 1, 12, 2);
+  const days = list(fields.dayOfMonth, 1, 31, 2);
+  const weekdays = fields.dayOfWeek.map((d) => WEEKDAY_NAMES[d]!).join(',');
+  if (fields.dayOfMonthRestricted && fields.dayOfWeekRestricted) {
+    return [`*-${month}-${days} ${time}`, `${weekdays} *-${month}-* ${time}`];
+  }
+  if (fields.dayOfWeekRestricted) return [`${weekdays} *-${month}-* ${time}`];
+  return [`*-${month}-${days} ${time}`];
+}
+
+/** OnCalendar= expressions for a job schedule (cron converted, calendar as is). */
+export function onCalendar(expression: string): string[] {
+  const schedule = parseSchedule(expression);
+  return schedule.kind === 'cron' ? cronToCalendar(schedule.fields) : [schedule.expression];
+}
