@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../sys/package-root.js';
@@ -109,5 +111,21 @@ export async function buildImage(
       hint: result.stderr.trim().split('\n').slice(-8).join('\n'),
     });
   }
+  await pruneOldImages(v, path);
   return { path, built: true };
+}
+
+/** Removes images of the same variant built from older recipes, with their side files. */
+async function pruneOldImages(v: ImageVariant, keep: string): Promise<void> {
+  const dir = join(keep, '..');
+  const prefix = `${variantName(v)}-`;
+  for (const file of await readdir(dir)) {
+    if (
+      file.startsWith(prefix) &&
+      /^[a-z0-9-]+-[0-9a-f]{12}\.img/.test(file) &&
+      !file.startsWith(basename(keep))
+    ) {
+      await rm(join(dir, file), { force: true });
+    }
+  }
 }
