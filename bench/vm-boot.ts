@@ -7,7 +7,9 @@ import { VirtualPi } from '../src/vm/machine.js';
 
 const wanted = process.argv.slice(2);
 const variants = wanted.length ? wanted.map(parseVariant) : VARIANTS;
-const rows: string[][] = [['variant', 'build s', 'size (apparent/allocated MiB)', 'boot→SSH s', 'accel']];
+const rows: string[][] = [
+  ['variant', 'build s', 'size (apparent/allocated MiB)', 'boot→SSH s', 'accel'],
+];
 for (const variant of variants) {
   const name = variantName(variant);
   let path: string;

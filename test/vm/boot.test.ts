@@ -6,7 +6,9 @@ const root = join(import.meta.dirname, '..', '..');
 
 async function checkPiShape(vm: Parameters<Parameters<typeof withVm>[1]>[0]): Promise<void> {
   // Laid out like Raspberry Pi OS: FAT bootfs at /boot/firmware, ext4 rootfs, user pi.
-  const mounts = await vm.sh('findmnt -n -o SOURCE,FSTYPE,TARGET /; findmnt -n -o SOURCE,FSTYPE,TARGET /boot/firmware');
+  const mounts = await vm.sh(
+    'findmnt -n -o SOURCE,FSTYPE,TARGET /; findmnt -n -o SOURCE,FSTYPE,TARGET /boot/firmware',
+  );
   expect(mounts).toMatch(/\/dev\/vda2\s+ext4\s+\/\n/);
   expect(mounts).toMatch(/\/dev\/vda1\s+vfat\s+\/boot\/firmware/);
   expect(await vm.sh('sudo blkid -s LABEL -o value /dev/vda1 /dev/vda2')).toBe('bootfs\nrootfs\n');
