@@ -49,29 +49,25 @@ function environment(...maps: (Record<string, string | number | boolean> | undef
     });
 }
 
-interface Common {
-  app: string;
-  name: string;
-  description: string;
-  run: string;
-  user: 'app' | 'root';
-  env: string[];
-  secretsFile?: string;
-  paths: AppPaths;
-}
-
-function serviceSection(c: Common): string[] {
+/** The [Service] lines services and jobs share: user, directory, environment, hardening. */
+function serviceSection(
+  spec: PiotYaml,
+  name: string,
+  body: ServiceSpec | JobSpec,
+  paths: AppPaths,
+): string[] {
+  const user = body.user ?? 'app';
   const lines = ['[Service]'];
-  if (c.user === 'app') lines.push(`User=${appUser(c.app)}`, `Group=${appUser(c.app)}`);
-  lines.push(`WorkingDirectory=${c.paths.appDir}/current`);
-  lines.push(...c.env);
-  if (c.secretsFile) lines.push(`EnvironmentFile=-${c.secretsFile}`);
-  lines.push(`ExecStart=${execStart(c.run)}`);
-  lines.push(`SyslogIdentifier=${c.app}-${c.name}`);
-  lines.push(`StateDirectory=piot/${c.app}`, 'StateDirectoryMode=0750');
+  if (user === 'app') lines.push(`User=${appUser(spec.app)}`, `Group=${appUser(spec.app)}`);
+  lines.push(`WorkingDirectory=${paths.appDir}/current`);
+  lines.push(...environment(spec.env, body.env));
+  if (spec.secrets?.length) lines.push(`EnvironmentFile=-${paths.secretsDir}/${name}.env`);
+  lines.push(`ExecStart=${execStart(body.run)}`);
+  lines.push(`SyslogIdentifier=${spec.app}-${name}`);
+  lines.push(`StateDirectory=piot/${spec.app}`, 'StateDirectoryMode=0750');
   // Hardening that ordinary apps do not notice: the OS is read-only, /tmp is private.
   lines.push('NoNewPrivileges=yes', 'PrivateTmp=yes', 'ProtectSystem=full');
-  if (c.user === 'app') lines.push('ProtectHome=yes');
+  if (user === 'app') lines.push('ProtectHome=yes');
   return lines;
 }
 
@@ -94,16 +90,7 @@ export function renderService(
     `Wants=${['network-online.target', ...deps].join(' ')}`,
     'StartLimitIntervalSec=0',
     '',
-    ...serviceSection({
-      app: spec.app,
-      name,
-      description: name,
-      run: service.run,
-      user: service.user ?? 'app',
-      env: environment(spec.env, service.env),
-      secretsFile: spec.secrets?.length ? `${paths.secretsDir}/${name}.env` : undefined,
-      paths,
-    }),
+    ...serviceSection(spec, name, service, paths),
     'Type=exec',
     `Restart=${restart}`,
     'RestartSec=2',
@@ -129,16 +116,7 @@ export function renderJobService(
     'After=network-online.target',
     'Wants=network-online.target',
     '',
-    ...serviceSection({
-      app: spec.app,
-      name,
-      description: name,
-      run: job.run,
-      user: job.user ?? 'app',
-      env: environment(spec.env, job.env),
-      secretsFile: spec.secrets?.length ? `${paths.secretsDir}/${name}.env` : undefined,
-      paths,
-    }),
+    ...serviceSection(spec, name, job, paths),
     'Type=oneshot',
   ];
   if (job.timeout) lines.push(`TimeoutStartSec=${toSystemdTimespan(job.timeout)}`);
