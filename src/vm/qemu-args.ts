@@ -57,6 +57,9 @@ export function qemuArgs(plan: QemuPlan): string[] {
   } else {
     if (plan.arch === 'arm64')
       args.push('-M', 'virt', '-cpu', plan.accel === 'kvm' ? 'host' : 'cortex-a57');
+    // With QEMU's default qemu64 CPU (no RDRAND) the kernel's live patching when the
+    // random pool becomes ready can race with multi-threaded TCG and oops a guest.
+    if (plan.arch === 'amd64') args.push('-cpu', plan.accel === 'kvm' ? 'host' : 'max');
     args.push('-accel', plan.accel, '-m', String(plan.memoryMiB), '-smp', String(plan.cpus));
     args.push('-kernel', plan.kernel);
     if (plan.initrd) args.push('-initrd', plan.initrd);
