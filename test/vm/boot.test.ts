@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withVm } from './harness.js';
@@ -81,11 +83,33 @@ describe('the virtual Pi (amd64)', () => {
     });
   });
 
-  it('bookworm bare: no nodejs or git, so bootstrap has to install them', async () => {
-    await withVm('bookworm-amd64-bare', async (vm) => {
-      expect((await vm.ssh('command -v node')).code).not.toBe(0);
-      expect((await vm.ssh('command -v git')).code).not.toBe(0);
-      expect(await vm.sh('nmcli -t -f DEVICE,STATE device')).toMatch(/^eth0:connected$/m);
-    });
+  it('bookworm bare: no nodejs or git; reaches host services only through forwards; console waits', async () => {
+    const server = createServer((_req, res) => res.end('hello from the host'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const hostPort = (server.address() as AddressInfo).port;
+    try {
+      await withVm(
+        'bookworm-amd64-bare',
+        async (vm) => {
+          expect(await vm.sh('curl -sS --max-time 10 http://10.0.2.100/')).toBe(
+            'hello from the host',
+          );
+          // restrict=on: the host itself (10.0.2.2) is not reachable, only the forward.
+          expect(
+            (await vm.ssh(`curl -sS --max-time 5 http://10.0.2.2:${hostPort}/`)).code,
+          ).not.toBe(0);
+          expect(await vm.waitForConsole(/raspberrypi login:/, 60_000)).toBe('raspberrypi login:');
+          await expect(vm.waitForConsole(/never printed/, 1500)).rejects.toThrow(
+            /no \/never printed\/ on the console after 1\.5 s\n--- last console lines ---\n[\s\S]*login:/,
+          );
+          expect((await vm.ssh('command -v node')).code).not.toBe(0);
+          expect((await vm.ssh('command -v git')).code).not.toBe(0);
+          expect(await vm.sh('nmcli -t -f DEVICE,STATE device')).toMatch(/^eth0:connected$/m);
+        },
+        { guestForwards: [{ guestAddress: '10.0.2.100', guestPort: 80, hostPort }] },
+      );
+    } finally {
+      server.close();
+    }
   });
 });
