@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMPLETE_EXAMPLE } from '../spec/reference.js';
 import { validatePiotYaml } from '../spec/validate.js';
-import { appPaths, renderJobService, renderService, unitName } from './units.js';
+import { appPaths, renderJobService, renderJobTimer, renderService, unitName } from './units.js';
 
 function spec(text: string) {
   const result = validatePiotYaml(new TextEncoder().encode(text));
@@ -59,6 +59,19 @@ describe('unit rendering', () => {
     expect(job).toContain('TimeoutStartSec=1h 30min');
   });
 
+  it('renders timers from cron with Persistent= and jitter', () => {
+    const full = spec(COMPLETE_EXAMPLE);
+    const timer = renderJobTimer(full, 'backup', full.jobs!.backup!);
+    expect(timer).toContain(
+      'OnCalendar=*-*-* 03:00:00\nPersistent=true\nRandomizedDelaySec=5min\n',
+    );
+    expect(timer).toContain('Unit=piot-weather-station-backup.service');
+    const both = spec('version: 1\napp: a\njobs:\n  j: {run: x, schedule: "0 9 1 * mon"}\n');
+    expect(renderJobTimer(both, 'j', both.jobs!.j!)).toContain(
+      'OnCalendar=*-*-01 09:00:00\nOnCalendar=Mon *-*-* 09:00:00\n',
+    );
+  });
+
   it('passes systemd-analyze verify', () => {
     const dir = mkdtempSync(join(tmpdir(), 'piot-units-'));
     const full = spec(COMPLETE_EXAMPLE);
@@ -77,6 +90,10 @@ describe('unit rendering', () => {
         renderService(tricky.services?.[name] ? tricky : full, name, s, paths),
       );
     }
+    write(
+      unitName(full.app, 'backup', 'timer'),
+      renderJobTimer(full, 'backup', full.jobs!.backup!),
+    );
     for (const [name, j] of Object.entries(full.jobs ?? {}))
       write(unitName(full.app, name), renderJobService(full, name, j, paths));
     const result = spawnSync('systemd-analyze', ['verify', '--man=no', ...files], {

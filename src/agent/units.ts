@@ -1,5 +1,6 @@
 import type { JobSpec, PiotYaml, ServiceSpec } from '../spec/schema.js';
 import { toSystemdTimespan } from '../spec/duration.js';
+import { onCalendar } from '../spec/schedule.js';
 
 /** Where an app lives on the device (DESIGN.md, device layout). */
 export interface AppPaths {
@@ -121,5 +122,25 @@ export function renderJobService(
   ];
   if (job.timeout) lines.push(`TimeoutStartSec=${toSystemdTimespan(job.timeout)}`);
   lines.push('');
+  return lines.join('\n');
+}
+
+/**
+ * The timer of a scheduled job: cron converted to OnCalendar=, Persistent= so a run
+ * missed while the Pi was off happens at boot, and the optional jitter.
+ */
+export function renderJobTimer(spec: PiotYaml, name: string, job: JobSpec): string {
+  if (!job.schedule) throw new Error(`job ${name} has no schedule`);
+  const lines = [
+    `# Written by PioT for the app ${spec.app}. Do not edit: the next deploy replaces it.`,
+    '[Unit]',
+    `Description=${unitValue(`PioT ${spec.app}: schedule of job ${name}`)}`,
+    '',
+    '[Timer]',
+    ...onCalendar(job.schedule).map((expression) => `OnCalendar=${unitValue(expression)}`),
+    'Persistent=true',
+  ];
+  if (job.jitter) lines.push(`RandomizedDelaySec=${toSystemdTimespan(job.jitter)}`);
+  lines.push(`Unit=${unitName(spec.app, name)}`, '', '[Install]', 'WantedBy=timers.target', '');
   return lines.join('\n');
 }
