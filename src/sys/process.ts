@@ -7,6 +7,8 @@ export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout as bytes, for binary output (git archive, git show). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -19,6 +21,7 @@ export function run(
     timeoutMs?: number;
     cwd?: string;
     env?: NodeJS.ProcessEnv;
+    binary?: boolean;
   } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -41,10 +44,12 @@ export function run(
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
       resolve({
         code,
         signal,
-        stdout: Buffer.concat(out).toString('utf8'),
+        stdout: options.binary ? '' : stdoutBytes.toString('utf8'),
+        stdoutBytes,
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });

@@ -1,0 +1,82 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createGit, GitError } from './git.js';
+
+/** A real upstream repository the test commits to. */
+function upstream() {
+  const dir = mkdtempSync(join(tmpdir(), 'piot-upstream-'));
+  const git = (...args: string[]) =>
+    execFileSync('git', args, {
+      cwd: dir,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@t',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@t',
+      },
+    }).trim();
+  git('init', '-q', '-b', 'main');
+  const commit = (files: Record<string, string>, message: string) => {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    git('add', '-A');
+    git('commit', '-q', '-m', message);
+    return git('rev-parse', 'HEAD');
+  };
+  return { dir, git, commit };
+}
+
+describe('git mirror (real git)', () => {
+  it('clones, follows a branch, reads files, exports trees and tells code changes from spec changes', async () => {
+    const up = upstream();
+    const c1 = up.commit({ '.piot.yaml': 'version: 1\napp: a\n', 'app.sh': 'echo 1\n' }, 'first');
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'repo.git');
+    const git = createGit({ url: up.dir, mirror });
+    await git.fetch();
+    expect(await git.branchHead('main')).toBe(c1);
+    expect(await git.branchHead('nope')).toBeUndefined();
+    expect((await git.readFile(c1, '.piot.yaml'))?.toString()).toBe('version: 1\napp: a\n');
+    expect(await git.readFile(c1, 'missing.txt')).toBeUndefined();
+
+    const c2 = up.commit({ '.piot.yaml': 'version: 1\napp: a\nenv: {X: 1}\n' }, 'spec only');
+    const c3 = up.commit({ 'app.sh': 'echo 3\n' }, 'code');
+    await git.fetch();
+    expect(await git.branchHead('main')).toBe(c3);
+    expect(await git.codeChanged(c1, c2)).toBe(false);
+    expect(await git.codeChanged(c2, c3)).toBe(true);
+
+    const release = join(mkdtempSync(join(tmpdir(), 'piot-rel-')), c3);
+    await git.exportTree(c3, release);
+    expect(readFileSync(join(release, 'app.sh'), 'utf8')).toBe('echo 3\n');
+    expect(existsSync(`${release}.partial`)).toBe(false);
+  });
+
+  it('picks the newest tag by version for tag-following fleets', async () => {
+    const up = upstream();
+    up.commit({ a: '1' }, 'one');
+    up.git('tag', 'v1.9.0');
+    const c2 = up.commit({ a: '2' }, 'two');
+    up.git('tag', 'v1.10.0');
+    up.commit({ a: '3' }, 'untagged');
+    const git = createGit({
+      url: up.dir,
+      mirror: join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'r.git'),
+    });
+    await git.fetch();
+    expect(await git.newestTag('v*')).toEqual({ tag: 'v1.10.0', commit: c2 });
+    expect(await git.newestTag('release-*')).toBeUndefined();
+  });
+
+  it('fails clearly for a repository that is not there', async () => {
+    const git = createGit({
+      url: '/nonexistent/repo',
+      mirror: join(mkdtempSync(join(tmpdir(), 'piot-m-')), 'r.git'),
+    });
+    await expect(git.fetch()).rejects.toThrow(GitError);
+    await expect(git.fetch()).rejects.toThrow(/clone --mirror \/nonexistent\/repo failed/);
+  });
+});

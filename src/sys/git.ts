@@ -1,0 +1,114 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { run } from './process.js';
+
+/** A failed git command, with what git said. */
+export class GitError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+    readonly code: number | null,
+  ) {
+    super(
+      `git ${args.join(' ')} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' ')}`,
+    );
+    this.name = 'GitError';
+  }
+}
+
+/** Git as the agent uses it: a bare mirror of the app repository, read by commit. */
+export interface Git {
+  /** Clones the mirror if missing, then fetches every branch and tag (pruned). */
+  fetch(): Promise<void>;
+  /** The commit a branch points at in the mirror, or undefined. */
+  branchHead(branch: string): Promise<string | undefined>;
+  /** The newest tag matching a glob (version order) and its commit, or undefined. */
+  newestTag(pattern: string): Promise<{ tag: string; commit: string } | undefined>;
+  /** A file's bytes at a commit, or undefined if it does not exist there. */
+  readFile(commit: string, path: string): Promise<Buffer | undefined>;
+  /** True if anything but `.piot.yaml` differs between two commits. */
+  codeChanged(from: string, to: string): Promise<boolean>;
+  /** Writes a commit's tree into dir (atomically: a temp dir renamed into place). */
+  exportTree(commit: string, dir: string): Promise<void>;
+}
+
+/** Real git on a mirror at `mirror`, cloned from `url`. */
+export function createGit(options: { url: string; mirror: string; env?: NodeJS.ProcessEnv }): Git {
+  const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+  const git = async (args: string[], opts: { allowFail?: boolean } = {}) => {
+    const result = await run('git', ['--git-dir', options.mirror, ...args], {
+      env,
+      timeoutMs: 300_000,
+    });
+    if (result.code !== 0 && !opts.allowFail) throw new GitError(args, result.stderr, result.code);
+    return result;
+  };
+  const gitBinary = async (args: string[]) => {
+    const result = await run('git', ['--git-dir', options.mirror, ...args], {
+      env,
+      timeoutMs: 300_000,
+      binary: true,
+    });
+    return result;
+  };
+  return {
+    async fetch() {
+      const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
+        env,
+      });
+      if (probe.code !== 0) {
+        await mkdir(dirname(options.mirror), { recursive: true });
+        const clone = await run(
+          'git',
+          ['clone', '--mirror', '--quiet', options.url, options.mirror],
+          {
+            env,
+            timeoutMs: 600_000,
+          },
+        );
+        if (clone.code !== 0)
+          throw new GitError(['clone', '--mirror', options.url], clone.stderr, clone.code);
+        return;
+      }
+      await git(['fetch', '--quiet', '--prune', '--prune-tags', 'origin']);
+    },
+    async branchHead(branch) {
+      const result = await git(
+        ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`],
+        { allowFail: true },
+      );
+      return result.code === 0 ? result.stdout.trim() : undefined;
+    },
+    async newestTag(pattern) {
+      const result = await git(['tag', '--list', pattern, '--sort=-v:refname']);
+      const tag = result.stdout.split('\n')[0]?.trim();
+      if (!tag) return undefined;
+      const commit = (
+        await git(['rev-parse', '--verify', `refs/tags/${tag}^{commit}`])
+      ).stdout.trim();
+      return { tag, commit };
+    },
+    async readFile(commit, path) {
+      const result = await gitBinary(['show', `${commit}:${path}`]);
+      return result.code === 0 ? result.stdoutBytes : undefined;
+    },
+    async codeChanged(from, to) {
+      const result = await git(['diff', '--quiet', from, to, '--', '.', ':(exclude).piot.yaml'], {
+        allowFail: true,
+      });
+      if (result.code !== 0 && result.code !== 1)
+        throw new GitError(['diff', from, to], result.stderr, result.code);
+      return result.code === 1;
+    },
+    async exportTree(commit, dir) {
+      const temp = `${dir}.partial`;
+      await rm(temp, { recursive: true, force: true });
+      await mkdir(temp, { recursive: true });
+      const archive = await gitBinary(['archive', '--format=tar', commit]);
+      if (archive.code !== 0) throw new GitError(['archive', commit], archive.stderr, archive.code);
+      const untar = await run('tar', ['-x', '-C', temp], { input: archive.stdoutBytes });
+      if (untar.code !== 0) throw new Error(`tar failed: ${untar.stderr}`);
+      await rename(temp, dir);
+    },
+  };
+}
