@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -78,4 +78,12 @@ export async function writeFileAtomic(
   } finally {
     await dirHandle.close();
   }
+}
+
+/** Points a symlink at target atomically: a new link renamed over the old one. */
+export async function replaceSymlink(link: string, target: string): Promise<void> {
+  const temp = `${link}.new`;
+  await rm(temp, { force: true });
+  await symlink(target, temp);
+  await rename(temp, link);
 }

@@ -1,0 +1,71 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs.js';
+import { run } from './process.js';
+
+/** What the agent asks of systemd. */
+export interface Systemd {
+  /** PioT's unit files for an app in the unit directory, by name. */
+  installedUnits(prefix: string): Promise<Record<string, string>>;
+  writeUnit(unit: string, content: string): Promise<void>;
+  removeUnit(unit: string): Promise<void>;
+  daemonReload(): Promise<void>;
+  enable(unit: string): Promise<void>;
+  disable(unit: string): Promise<void>;
+  start(unit: string): Promise<void>;
+  stop(unit: string): Promise<void>;
+  restart(unit: string): Promise<void>;
+  /** ActiveState and MainPID of a unit. */
+  status(unit: string): Promise<{ active: string; pid: number }>;
+}
+
+/** systemctl on this machine; units live in unitDir (normally /etc/systemd/system). */
+export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
+  const systemctl = async (...args: string[]) => {
+    const result = await run('systemctl', args, { timeoutMs: 120_000 });
+    if (result.code !== 0) {
+      throw new Error(
+        `systemctl ${args.join(' ')} failed (exit ${result.code}): ${result.stderr.trim()}`,
+      );
+    }
+    return result.stdout;
+  };
+  return {
+    async installedUnits(prefix) {
+      const units: Record<string, string> = {};
+      for (const file of (await readdir(unitDir)).sort()) {
+        if (file.startsWith(prefix) && /\.(service|timer)$/.test(file)) {
+          units[file] = await readFile(join(unitDir, file), 'utf8');
+        }
+      }
+      return units;
+    },
+    writeUnit: (unit, content) => writeFileAtomic(join(unitDir, unit), content),
+    removeUnit: (unit) => rm(join(unitDir, unit), { force: true }),
+    daemonReload: async () => void (await systemctl('daemon-reload')),
+    enable: async (unit) => void (await systemctl('enable', '--quiet', unit)),
+    disable: async (unit) => void (await systemctl('disable', '--quiet', unit)),
+    start: async (unit) => void (await systemctl('start', '--no-block', unit)),
+    stop: async (unit) => void (await systemctl('stop', unit)),
+    restart: async (unit) => void (await systemctl('restart', '--no-block', unit)),
+    async status(unit) {
+      const out = await systemctl('show', '-p', 'ActiveState', '-p', 'MainPID', unit);
+      const active = /^ActiveState=(.*)$/m.exec(out)?.[1] ?? 'unknown';
+      const pid = Number(/^MainPID=(\d+)$/m.exec(out)?.[1] ?? 0);
+      return { active, pid };
+    },
+  };
+}
+
+/** Creates a system user (no home, no login) unless it exists. */
+export async function ensureSystemUser(name: string): Promise<void> {
+  if ((await run('id', ['-u', name])).code === 0) return;
+  const result = await run('useradd', [
+    '--system',
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    name,
+  ]);
+  if (result.code !== 0) throw new Error(`useradd ${name} failed: ${result.stderr.trim()}`);
+}
