@@ -48,6 +48,12 @@ it('the agent deploys a two-service app from git onto real systemd, restarting o
     expect(await vm.sh('readlink /opt/piot/apps/demo/current')).toMatch(
       /^releases\/[0-9a-f]{40}\n$/,
     );
+    // The run: line reaches the shell as written ($STATE_DIRECTORY expanded by sh, not systemd).
+    await vm.waitFor(
+      'worker ticks',
+      async () => (await vm.ssh('sudo test -s /var/lib/piot/demo/ticks')).code === 0,
+      30_000,
+    );
     // Rendered units pass systemd's own check on the device, with their real users.
     const verify = await vm.ssh(
       'sudo systemd-analyze verify /etc/systemd/system/piot-demo-*.service',
