@@ -89,6 +89,9 @@ it('the agent deploys a two-service app from git onto real systemd, restarting o
     expect(await vm.sh('sudo cat /var/lib/piot/state.json')).toMatch(
       /\.piot\.yaml:7:5: unknown key \\"restat\\" in services\.web/,
     );
+    expect(await vm.sh('sudo node /tmp/piot-agent.mjs status')).toMatch(
+      /last {6}invalid [0-9a-f]{12}[\s\S]*\.piot\.yaml:7:5: unknown key "restat" in services\.web/,
+    );
 
     // Fixed, with a code change: every service restarts on the new code.
     await commit(
