@@ -1,100 +1,317 @@
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Git } from '../sys/git.js';
 import { exists } from '../sys/fs.js';
+import { run } from '../sys/process.js';
 import { ensureSystemUser, type Systemd } from '../sys/systemd.js';
-import { formatProblem } from '../spec/problem.js';
-import { validateFleet, validatePiotYaml } from '../spec/validate.js';
-import type { Fleet } from '../spec/fleet.js';
+import type { PiotYaml } from '../spec/schema.js';
 import { applyStep } from './apply.js';
-import { describePlan, planDeploy } from './plan.js';
+import { gatedServices, healthGate, type HealthDeps } from './health.js';
+import { runHealthCheck } from './health-check.js';
+import { describePlan, planDeploy, type Step, type UnitFiles } from './plan.js';
+import { releaseConfig, releaseConfigOnDisk } from './release.js';
 import { desiredUnits, deviceIdentity } from './render.js';
+import { runSetup } from './setup.js';
 import { loadState, saveState, withEvent, type AgentState } from './state.js';
 import { appPaths, appUser } from './units.js';
 
-/** What one deploy cycle needs from the device. */
+/** What the device follows: a branch, or the newest tag matching a pattern. */
+export type Follow = { branch: string } | { tags: string };
+
+/** What a deploy cycle needs from the device. */
 export interface DeployDeps {
   git: Git;
   systemd: Systemd;
   device: string;
-  branch: string;
+  follow: Follow;
   /** Host root for /opt/piot and /run/piot (tests: a temp dir; units still go to systemd). */
   root: string;
   statePath: string;
   log: (message: string) => void;
+  /** Replaces parts of the health gate (tests). */
+  health?: Partial<HealthDeps>;
+  /** Makes everything written so far durable (default: sync(1)). */
+  sync?: () => Promise<void>;
 }
 
 /** What a cycle did. */
 export type DeployOutcome =
   | { result: 'up-to-date'; commit: string }
-  | { result: 'deployed'; commit: string; steps: number }
+  | { result: 'deployed'; commit: string; steps: number; healthyMs: number }
   | { result: 'invalid'; commit: string; problems: string[] }
-  | { result: 'no-branch' };
+  | { result: 'bad'; commit: string }
+  | { result: 'failed'; commit: string; reason: string }
+  | { result: 'rolled-back'; commit: string; to: string | undefined; reason: string }
+  | { result: 'no-target' };
+
+const now = () => new Date().toISOString();
+const short = (commit: string | undefined) => (commit ? commit.slice(0, 12) : 'nothing');
+const MAX_BAD = 50;
+const MAX_HISTORY = 20;
+
+/** The commit the device should run: the branch head, or the newest matching tag. */
+export async function targetCommit(git: Git, follow: Follow): Promise<string | undefined> {
+  if ('branch' in follow) return git.branchHead(follow.branch);
+  return (await git.newestTag(follow.tags))?.commit;
+}
 
 /**
- * One cycle: fetch → read and validate `.piot.yaml` at the branch head → render this
- * device's units → plan → apply → record. An invalid release changes nothing on the
- * device; its problems go to the state file for `piot status`.
+ * Fetches only when the remote moved: a branch head is compared with `git ls-remote`
+ * first, so an idle poll is one small request and no object transfer.
  */
-export async function deployOnce(deps: DeployDeps): Promise<DeployOutcome> {
-  const { git, log } = deps;
+export async function sync(git: Git, follow: Follow): Promise<void> {
+  if ('branch' in follow) {
+    const local = await git.branchHead(follow.branch).catch(() => undefined);
+    if (local !== undefined) {
+      const remote = await git.remoteHead(`refs/heads/${follow.branch}`);
+      if (remote === local) return;
+    }
+  }
   await git.fetch();
-  const commit = await git.branchHead(deps.branch);
-  if (!commit) return { result: 'no-branch' };
-  let state: AgentState = await loadState(deps.statePath, log);
-  if (state.current === commit) return { result: 'up-to-date', commit };
-  if (state.lastDeploy?.commit === commit && state.lastDeploy.kind === 'invalid') {
-    return { result: 'invalid', commit, problems: [state.lastDeploy.reason ?? ''] };
-  }
-  const now = () => new Date().toISOString();
+}
 
-  const specBytes = await git.readFile(commit, '.piot.yaml');
-  const fleetBytes = await git.readFile(commit, '.piot/fleet.yaml');
-  let fleet: Fleet | undefined;
-  const problems: string[] = [];
-  if (fleetBytes) {
-    const f = validateFleet(fleetBytes);
-    if (f.ok) fleet = f.value;
-    else problems.push(...f.problems.map(formatProblem));
+/** Units of an app (or of two, while an app is being renamed) installed now. */
+async function installedUnits(deps: DeployDeps, apps: (string | undefined)[]): Promise<UnitFiles> {
+  const units: UnitFiles = {};
+  for (const app of new Set(apps.filter((a): a is string => a !== undefined)))
+    Object.assign(units, await deps.systemd.installedUnits(`piot-${app}-`));
+  return units;
+}
+
+async function apply(deps: DeployDeps, app: string, steps: Step[]): Promise<void> {
+  const { appDir } = appPaths(app, deps.root);
+  for (const step of steps) await applyStep(step, { systemd: deps.systemd, appDir });
+  await (deps.sync ?? defaultSync)();
+}
+
+async function defaultSync(): Promise<void> {
+  await run('sync', []);
+}
+
+/**
+ * Puts the device back on `to` (a release on disk), or on nothing when there is no
+ * earlier release: its units, `current`, and restarts onto its code.
+ */
+async function restore(
+  deps: DeployDeps,
+  state: AgentState,
+  from: { commit: string | undefined; app: string | undefined },
+  to: string | undefined,
+): Promise<void> {
+  const installed = await installedUnits(deps, [from.app, state.app]);
+  if (to && state.app) {
+    const dir = join(appPaths(state.app, deps.root).appDir, 'releases', to);
+    const config = await releaseConfigOnDisk(dir);
+    if (config.ok) {
+      const units = desiredUnits(config.spec, deviceIdentity(deps.device, config.fleet), deps.root);
+      const steps = planDeploy(
+        { commit: from.commit, units: installed },
+        { commit: to, units, codeChanged: true },
+      );
+      deps.log(`restoring ${short(to)}:\n${describePlan(steps)}`);
+      await apply(deps, config.spec.app, steps);
+      return;
+    }
+    deps.log(`release ${short(to)} on disk cannot be read (${config.problems.join('; ')})`);
   }
-  const spec = specBytes
-    ? validatePiotYaml(specBytes, { fleet })
-    : ({
-        ok: false,
-        problems: [{ file: '.piot.yaml', line: 1, column: 1, message: 'missing in this commit' }],
-      } as const);
-  if (!spec.ok) problems.push(...spec.problems.map(formatProblem));
-  if (!spec.ok || problems.length > 0) {
-    log(`commit ${commit.slice(0, 12)} is not deployable:\n${problems.join('\n')}`);
-    state = withEvent(state, { at: now(), commit, kind: 'invalid', reason: problems.join('\n') });
+  const steps = planDeploy(
+    { commit: from.commit, units: installed },
+    { commit: undefined, units: {}, codeChanged: false },
+  );
+  deps.log(`no earlier release to restore; stopping the app:\n${describePlan(steps)}`);
+  await apply(deps, from.app ?? state.app ?? '', steps);
+}
+
+/**
+ * Called when the agent starts (normally at boot). A deploy that a power cut or crash
+ * interrupted is undone: the device returns to the last release that passed its health
+ * gate, and the next cycle deploys again. Units whose enablement was lost are re-enabled.
+ */
+export async function recover(deps: DeployDeps): Promise<AgentState> {
+  let state = await loadState(deps.statePath, deps.log);
+  if (state.pending) {
+    const { commit, from, app } = state.pending;
+    deps.log(`deploy of ${short(commit)} was interrupted; returning to ${short(from)}`);
+    await restore(deps, state, { commit, app: app ?? state.app }, state.current);
+    state = withEvent(
+      { ...state, pending: undefined },
+      { at: now(), commit, kind: 'interrupted', reason: `returned to ${short(state.current)}` },
+    );
     await saveState(deps.statePath, state);
-    return { result: 'invalid', commit, problems };
+  }
+  if (state.app) {
+    const units = await deps.systemd.installedUnits(`piot-${state.app}-`);
+    for (const [unit, content] of Object.entries(units)) {
+      const longRunning = unit.endsWith('.timer') || !/^Type=oneshot$/m.test(content);
+      if (longRunning && !(await deps.systemd.isEnabled(unit))) {
+        deps.log(`${unit} had lost its enablement; enabling it`);
+        await deps.systemd.enable(unit);
+        await deps.systemd.start(unit);
+      }
+    }
+  }
+  return state;
+}
+
+/** Deletes releases beyond the newest `keep` good ones (the running one always stays). */
+async function pruneReleases(appDir: string, state: AgentState, keep: number): Promise<void> {
+  const keepSet = new Set([...state.history.slice(-keep), state.current]);
+  const dir = join(appDir, 'releases');
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    if (!keepSet.has(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+  }
+}
+
+function healthDeps(deps: DeployDeps, spec: PiotYaml, releaseDir: string): HealthDeps {
+  return {
+    probe: (unit) => deps.systemd.probe(unit),
+    logTail: (unit) => deps.systemd.logTail(unit, 5),
+    check: (name) => {
+      const service = spec.services?.[name];
+      const user = (service?.user ?? 'app') === 'app' ? appUser(spec.app) : undefined;
+      return service?.health
+        ? runHealthCheck(service.health, { cwd: releaseDir, user })
+        : Promise.resolve(undefined);
+    },
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    ...deps.health,
+  };
+}
+
+/**
+ * Deploys `commit` (already fetched): validate → export → setup → render → plan → apply
+ * → health gate → record. An invalid release changes nothing; one that fails its
+ * health gate is rolled back and marked bad.
+ */
+export async function deployCommit(
+  deps: DeployDeps,
+  commit: string,
+  options: { force?: boolean } = {},
+): Promise<DeployOutcome> {
+  const { git, log } = deps;
+  let state = await loadState(deps.statePath, log);
+  if (!options.force) {
+    if (state.current === commit) return { result: 'up-to-date', commit };
+    if (state.badCommits.includes(commit)) return { result: 'bad', commit };
+    if (state.lastDeploy?.commit === commit && state.lastDeploy.kind === 'invalid')
+      return { result: 'invalid', commit, problems: [state.lastDeploy.reason ?? ''] };
   }
 
-  const app = spec.value.app;
-  const paths = appPaths(app, deps.root);
+  const config = releaseConfig(
+    await git.readFile(commit, '.piot.yaml'),
+    await git.readFile(commit, '.piot/fleet.yaml'),
+  );
+  if (!config.ok) {
+    log(`commit ${short(commit)} is not deployable:\n${config.problems.join('\n')}`);
+    state = withEvent(state, {
+      at: now(),
+      commit,
+      kind: 'invalid',
+      reason: config.problems.join('\n'),
+    });
+    await saveState(deps.statePath, state);
+    return { result: 'invalid', commit, problems: config.problems };
+  }
+  const { spec, fleet } = config;
+  const paths = appPaths(spec.app, deps.root);
   const release = join(paths.appDir, 'releases', commit);
   if (!(await exists(release))) await git.exportTree(commit, release);
-  const units = desiredUnits(spec.value, deviceIdentity(deps.device, fleet), deps.root);
-  const installed = await deps.systemd.installedUnits(`piot-${app}-`);
-  const codeChanged = state.current ? await git.codeChanged(state.current, commit) : true;
-  const steps = planDeploy(
-    { commit: state.current, units: installed },
-    { commit, units, codeChanged },
-  );
-  log(`deploying ${commit.slice(0, 12)}:\n${describePlan(steps)}`);
 
+  const from = state.current;
   state = withEvent(
-    { ...state, pending: { commit, from: state.current, startedAt: now() } },
+    { ...state, pending: { commit, from, app: spec.app, startedAt: now() } },
     { at: now(), commit, kind: 'started' },
   );
   await saveState(deps.statePath, state);
-  if (Object.values(units).some((u) => u.includes(`User=${appUser(app)}`)))
-    await ensureSystemUser(appUser(app));
-  for (const step of steps) await applyStep(step, { systemd: deps.systemd, appDir: paths.appDir });
+
+  const running =
+    from && state.app
+      ? await releaseConfigOnDisk(join(appPaths(state.app, deps.root).appDir, 'releases', from))
+      : undefined;
+  const setupFailure = await runSetup(spec, release, running?.ok ? running.spec : undefined, log);
+  if (setupFailure) {
+    log(`commit ${short(commit)}: ${setupFailure}`);
+    state = withEvent(
+      { ...state, pending: undefined },
+      { at: now(), commit, kind: 'failed', reason: setupFailure },
+    );
+    await saveState(deps.statePath, state);
+    return { result: 'failed', commit, reason: setupFailure };
+  }
+
+  const units = desiredUnits(spec, deviceIdentity(deps.device, fleet), deps.root);
+  const installed = await installedUnits(deps, [spec.app, state.app]);
+  const codeChanged = from ? await git.codeChanged(from, commit).catch(() => true) : true;
+  const steps = planDeploy({ commit: from, units: installed }, { commit, units, codeChanged });
+  log(`deploying ${short(commit)}:\n${describePlan(steps)}`);
+  if (Object.values(units).some((u) => u.includes(`User=${appUser(spec.app)}`)))
+    await ensureSystemUser(appUser(spec.app));
+  await apply(deps, spec.app, steps);
+
+  const gate = await healthGate(gatedServices(spec, units), healthDeps(deps, spec, release));
+  if (gate.healthy) {
+    const history = [...state.history.filter((c) => c !== commit), commit].slice(-MAX_HISTORY);
+    state = withEvent(
+      { ...state, app: spec.app, history, previous: from, current: commit, pending: undefined },
+      { at: now(), commit, kind: 'succeeded' },
+    );
+    await saveState(deps.statePath, state);
+    await pruneReleases(paths.appDir, state, spec.deploy?.keep_releases ?? 3);
+    log(`${short(commit)} is healthy after ${(gate.ms / 1000).toFixed(1)} s`);
+    return { result: 'deployed', commit, steps: steps.length, healthyMs: gate.ms };
+  }
+
+  log(`${short(commit)} failed its health gate:\n${gate.reason}`);
+  state = withEvent(state, { at: now(), commit, kind: 'failed', reason: gate.reason });
+  await restore(deps, state, { commit, app: spec.app }, from);
   state = withEvent(
-    { ...state, previous: state.current, current: commit, pending: undefined },
-    { at: now(), commit, kind: 'succeeded' },
+    {
+      ...state,
+      pending: undefined,
+      badCommits: [...state.badCommits.filter((c) => c !== commit), commit].slice(-MAX_BAD),
+    },
+    { at: now(), commit, kind: 'rolled-back', reason: `${gate.reason}\nrunning ${short(from)}` },
   );
   await saveState(deps.statePath, state);
-  return { result: 'deployed', commit, steps: steps.length };
+  return { result: 'rolled-back', commit, to: from, reason: gate.reason };
+}
+
+/** One cycle: sync the mirror, then deploy what the device follows if it is new. */
+export async function deployOnce(deps: DeployDeps): Promise<DeployOutcome> {
+  await sync(deps.git, deps.follow);
+  const commit = await targetCommit(deps.git, deps.follow);
+  if (!commit) return { result: 'no-target' };
+  return deployCommit(deps, commit);
+}
+
+/**
+ * Returns to the release before the running one (`piot rollback`): the running commit
+ * is marked bad so the agent does not deploy it again until a newer commit arrives.
+ */
+export async function rollback(deps: DeployDeps): Promise<DeployOutcome> {
+  let state = await loadState(deps.statePath, deps.log);
+  const current = state.current;
+  const to = state.history.filter((c) => c !== current).at(-1);
+  if (!current) throw new Error('nothing is deployed on this device');
+  if (!to) throw new Error(`there is no release before ${short(current)} on this device`);
+  state = withEvent(
+    { ...state, pending: { commit: to, from: current, app: state.app, startedAt: now() } },
+    { at: now(), commit: to, kind: 'started', reason: 'rollback requested' },
+  );
+  await saveState(deps.statePath, state);
+  await restore(deps, state, { commit: current, app: state.app }, to);
+  state = withEvent(
+    {
+      ...state,
+      pending: undefined,
+      current: to,
+      previous: state.history.filter((c) => c !== current && c !== to).at(-1),
+      history: state.history.filter((c) => c !== current),
+      badCommits: [...state.badCommits.filter((c) => c !== current), current].slice(-MAX_BAD),
+    },
+    { at: now(), commit: current, kind: 'rolled-back', reason: `by request; running ${short(to)}` },
+  );
+  await saveState(deps.statePath, state);
+  return { result: 'rolled-back', commit: current, to, reason: 'by request' };
 }

@@ -81,4 +81,18 @@ describe('planDeploy', () => {
       'start piot-a-new.service',
     ]);
   });
+
+  it('removes every unit and the current link when there is no release to run', () => {
+    const steps = planDeploy(
+      { commit: 'c1', units: { 'piot-a-web.service': svc('web') } },
+      { commit: undefined, units: {}, codeChanged: false },
+    );
+    expect(describePlan(steps).split('\n')).toEqual([
+      'stop piot-a-web.service',
+      'disable piot-a-web.service',
+      'remove-unit piot-a-web.service',
+      'reload systemd',
+      'remove current',
+    ]);
+  });
 });

@@ -9,7 +9,8 @@ export interface Installed {
 
 /** What the new release wants. */
 export interface Desired {
-  commit: string;
+  /** The release to run; undefined removes the app (nothing earlier to return to). */
+  commit: string | undefined;
   units: UnitFiles;
   /** Services whose code changed between the two commits (not only their unit). */
   codeChanged: boolean;
@@ -20,6 +21,7 @@ export type Step =
   | { action: 'write-unit'; unit: string; content: string }
   | { action: 'daemon-reload' }
   | { action: 'switch-current'; commit: string }
+  | { action: 'remove-current' }
   | { action: 'stop'; unit: string }
   | { action: 'disable'; unit: string }
   | { action: 'remove-unit'; unit: string }
@@ -54,7 +56,12 @@ export function planDeploy(installed: Installed, desired: Desired): Step[] {
       { action: 'remove-unit', unit },
     );
   if (added.length + changed.length + removed.length > 0) steps.push({ action: 'daemon-reload' });
-  if (newCommit) steps.push({ action: 'switch-current', commit: desired.commit });
+  if (newCommit)
+    steps.push(
+      desired.commit === undefined
+        ? { action: 'remove-current' }
+        : { action: 'switch-current', commit: desired.commit },
+    );
 
   for (const unit of added) {
     if (!isLongRunning(unit, desired.units[unit]!)) continue;
@@ -82,6 +89,8 @@ export function describePlan(steps: Step[]): string {
           return 'reload systemd';
         case 'switch-current':
           return `switch current → ${step.commit.slice(0, 12)}`;
+        case 'remove-current':
+          return 'remove current';
         default:
           return `${step.action} ${step.unit}`;
       }

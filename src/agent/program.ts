@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { CliContext } from '../cli/context.js';
 import { buildProgram } from '../cli/command.js';
 import { registerAgent } from '../cli/commands/agent.js';
+import { registerDeploy } from '../cli/commands/deploy.js';
+import { registerLogs } from '../cli/commands/logs.js';
 import { registerStatus } from '../cli/commands/status.js';
 import { registerValidate } from '../cli/commands/validate.js';
 
@@ -10,6 +12,8 @@ export function createDeviceProgram(ctx: CliContext): Command {
   return buildProgram(ctx, 'PioT on this device.', [
     registerValidate,
     registerAgent,
+    registerDeploy,
     registerStatus,
+    registerLogs,
   ]);
 }

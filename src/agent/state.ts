@@ -5,19 +5,28 @@ import { writeFileAtomic } from '../sys/fs.js';
 const deployEvent = z.object({
   at: z.string(),
   commit: z.string(),
-  kind: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'invalid']),
+  kind: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'invalid', 'interrupted', 'bad']),
   reason: z.string().optional(),
 });
 
 /** /var/lib/piot/state.json: what the agent has done, enough to resume after a power cut. */
 export const agentStateSchema = z.object({
   version: z.literal(1),
+  /** The app the running release belongs to (its units are `piot-<app>-*`). */
+  app: z.string().optional(),
   /** The release `current` points at, and the one before it (for rollback). */
   current: z.string().optional(),
   previous: z.string().optional(),
+  /** Releases that passed their health gate, oldest first (bounded); rollback walks back. */
+  history: z.array(z.string()).default([]),
   /** A deploy that was under way; if set at boot, the agent finishes or undoes it. */
   pending: z
-    .object({ commit: z.string(), from: z.string().optional(), startedAt: z.string() })
+    .object({
+      commit: z.string(),
+      from: z.string().optional(),
+      app: z.string().optional(),
+      startedAt: z.string(),
+    })
     .optional(),
   /** Commits that failed their health gate: not retried until a newer commit arrives. */
   badCommits: z.array(z.string()).default([]),
@@ -36,7 +45,7 @@ const MAX_EVENTS = 200;
 
 /** A fresh state for a device that has deployed nothing. */
 export function emptyState(): AgentState {
-  return { version: 1, badCommits: [], onceDone: {}, events: [] };
+  return { version: 1, history: [], badCommits: [], onceDone: {}, events: [] };
 }
 
 /**

@@ -254,20 +254,22 @@ export const piotYamlSchema = z
           )
           .optional()
           .meta({
-            description: 'Debian packages to have installed.',
+            description: 'Debian packages to have installed (installed when this list changes).',
             examples: [['python3-serial']],
           }),
         run: z
           .array(z.string().min(1))
           .optional()
           .meta({
-            description: 'Commands run in order in the release directory.',
+            description:
+              'Commands run in order, as root, in each new release directory before it starts (a release is a fresh checkout).',
             examples: [['npm ci --omit=dev']],
           }),
       })
       .optional()
       .meta({
-        description: "Runs on the device when a release's setup differs from the running one.",
+        description:
+          'Prepares a release on the device before its services start; a failure keeps the running release.',
       }),
     env: envMap.optional(),
     secrets: z

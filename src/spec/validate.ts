@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { crossCheck } from './check.js';
+import { deviceFileSchema, type DeviceFile } from './device.js';
 import { fleetSchema, type Fleet } from './fleet.js';
 import { piotYamlJsonSchema, type JsonSchema } from './json-schema.js';
 import { issueToProblems } from './issues.js';
@@ -81,4 +82,26 @@ export function validateFleet(
   options: { file?: string } = {},
 ): Validated<Fleet> {
   return validateYaml(bytes, options.file ?? '.piot/fleet.yaml', fleetSchema, {}, () => []);
+}
+
+/** Validates `/etc/piot/device.yaml`; a device that both follows a branch and tags is an error. */
+export function validateDeviceFile(
+  bytes: Uint8Array,
+  options: { file?: string } = {},
+): Validated<DeviceFile> {
+  const file = options.file ?? '/etc/piot/device.yaml';
+  return validateYaml(bytes, file, deviceFileSchema, {}, (source) => {
+    const data = source.data as Record<string, unknown> | null;
+    if (data && typeof data === 'object' && 'branch' in data && 'tags' in data) {
+      return [
+        {
+          file,
+          ...positionOf(source, ['tags']),
+          message: 'give either branch or tags, not both',
+          hint: 'tags: "v*" follows release tags; branch: main follows a branch',
+        },
+      ];
+    }
+    return [];
+  });
 }

@@ -72,12 +72,7 @@ export async function writeFileAtomic(
     await rm(temp, { force: true });
     throw error;
   }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+  await syncDir(dir);
 }
 
 /** Points a symlink at target atomically: a new link renamed over the old one. */
@@ -86,4 +81,15 @@ export async function replaceSymlink(link: string, target: string): Promise<void
   await rm(temp, { force: true });
   await symlink(target, temp);
   await rename(temp, link);
+  await syncDir(dirname(link));
+}
+
+/** fsyncs a directory, so renames and new entries in it survive a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,34 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { upstream } from '../../test/support/upstream.js';
 import { createGit, GitError } from './git.js';
-
-/** A real upstream repository the test commits to. */
-function upstream() {
-  const dir = mkdtempSync(join(tmpdir(), 'piot-upstream-'));
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: dir,
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        GIT_AUTHOR_NAME: 't',
-        GIT_AUTHOR_EMAIL: 't@t',
-        GIT_COMMITTER_NAME: 't',
-        GIT_COMMITTER_EMAIL: 't@t',
-      },
-    }).trim();
-  git('init', '-q', '-b', 'main');
-  const commit = (files: Record<string, string>, message: string) => {
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    git('add', '-A');
-    git('commit', '-q', '-m', message);
-    return git('rev-parse', 'HEAD');
-  };
-  return { dir, git, commit };
-}
 
 describe('git mirror (real git)', () => {
   it('clones, follows a branch, reads files, exports trees and tells code changes from spec changes', async () => {

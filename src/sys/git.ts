@@ -20,6 +20,8 @@ export class GitError extends Error {
 export interface Git {
   /** Clones the mirror if missing, then fetches every branch and tag (pruned). */
   fetch(): Promise<void>;
+  /** The commit a ref points at in the remote (`git ls-remote`), or undefined. */
+  remoteHead(ref: string): Promise<string | undefined>;
   /** The commit a branch points at in the mirror, or undefined. */
   branchHead(branch: string): Promise<string | undefined>;
   /** The newest tag matching a glob (version order) and its commit, or undefined. */
@@ -71,6 +73,10 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
         return;
       }
       await git(['fetch', '--quiet', '--prune', '--prune-tags', 'origin']);
+    },
+    async remoteHead(ref) {
+      const result = await git(['ls-remote', 'origin', ref]);
+      return /^([0-9a-f]{40,64})\t/m.exec(result.stdout)?.[1];
     },
     async branchHead(branch) {
       const result = await git(

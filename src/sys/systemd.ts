@@ -17,6 +17,12 @@ export interface Systemd {
   restart(unit: string): Promise<void>;
   /** ActiveState and MainPID of a unit. */
   status(unit: string): Promise<{ active: string; pid: number }>;
+  /** What the health gate watches: state, automatic restarts, time since it became active. */
+  probe(unit: string): Promise<{ active: string; restarts: number; activeForMs: number }>;
+  /** True if the unit is enabled (its install symlinks exist). */
+  isEnabled(unit: string): Promise<boolean>;
+  /** The last lines a unit logged, as plain text. */
+  logTail(unit: string, lines: number): Promise<string>;
 }
 
 /** systemctl on this machine; units live in unitDir (normally /etc/systemd/system). */
@@ -53,6 +59,41 @@ export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
       const active = /^ActiveState=(.*)$/m.exec(out)?.[1] ?? 'unknown';
       const pid = Number(/^MainPID=(\d+)$/m.exec(out)?.[1] ?? 0);
       return { active, pid };
+    },
+    async probe(unit) {
+      const out = await systemctl(
+        'show',
+        '-p',
+        'ActiveState',
+        '-p',
+        'NRestarts',
+        '-p',
+        'ActiveEnterTimestampMonotonic',
+        unit,
+      );
+      const active = /^ActiveState=(.*)$/m.exec(out)?.[1] ?? 'unknown';
+      const restarts = Number(/^NRestarts=(\d+)$/m.exec(out)?.[1] ?? 0);
+      const enteredUs = Number(/^ActiveEnterTimestampMonotonic=(\d+)$/m.exec(out)?.[1] ?? 0);
+      // systemd's monotonic timestamps and process.hrtime share CLOCK_MONOTONIC.
+      const nowUs = Number(process.hrtime.bigint() / 1000n);
+      const activeForMs = active === 'active' && enteredUs > 0 ? (nowUs - enteredUs) / 1000 : 0;
+      return { active, restarts, activeForMs };
+    },
+    async isEnabled(unit) {
+      const result = await run('systemctl', ['is-enabled', '--quiet', unit]);
+      return result.code === 0;
+    },
+    async logTail(unit, lines) {
+      const result = await run('journalctl', [
+        '--unit',
+        unit,
+        '--lines',
+        String(lines),
+        '--no-pager',
+        '--output',
+        'cat',
+      ]);
+      return result.stdout;
     },
   };
 }

@@ -34,7 +34,7 @@ it('the agent deploys a two-service app from git onto real systemd, restarting o
 
     await vm.sh('mkdir /home/pi/app && cd /home/pi/app && git init -q -b main');
     await commit({ '.piot.yaml': spec('hello', '5'), 'server.js': SERVER }, 'first');
-    expect(await agent()).toMatch(/deployed [0-9a-f]{12} \(\d+ steps\)/);
+    expect(await agent()).toMatch(/deployed [0-9a-f]{12} \(\d+ steps, healthy in/);
     await vm.waitFor(
       'web answers',
       async () => (await vm.sh('curl -s 127.0.0.1:8080')) === 'hello from piot',

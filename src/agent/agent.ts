@@ -1,0 +1,105 @@
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../sys/fs.js';
+import { withLock } from '../sys/lock.js';
+import { deployOnce, recover, type DeployDeps, type DeployOutcome } from './deploy.js';
+
+/** Runtime files of the agent, on tmpfs (they say nothing that must survive a boot). */
+export const RUNTIME = {
+  lock: '/run/piot/deploy.lock',
+  cycle: '/run/piot/agent.json',
+};
+
+/** The last cycle, for `piot deploy --now` and `piot status`. */
+export interface CycleRecord {
+  pid: number;
+  at: string;
+  outcome?: DeployOutcome;
+  error?: string;
+}
+
+/** Reads the last cycle record, if the agent has written one this boot. */
+export async function readCycle(path = RUNTIME.cycle): Promise<CycleRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as CycleRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line about a cycle's outcome. */
+export function describeOutcome(outcome: DeployOutcome): string {
+  const short = (c: string | undefined) => (c ? c.slice(0, 12) : 'nothing');
+  switch (outcome.result) {
+    case 'no-target':
+      return 'the repository has nothing this device follows (no such branch or tag)';
+    case 'up-to-date':
+      return `up to date at ${short(outcome.commit)}`;
+    case 'invalid':
+      return `commit ${short(outcome.commit)} is invalid; the running release stays`;
+    case 'bad':
+      return `commit ${short(outcome.commit)} failed before and is not retried; waiting for a new commit`;
+    case 'failed':
+      return `commit ${short(outcome.commit)} failed: ${outcome.reason.split('\n')[0]}; the running release stays`;
+    case 'rolled-back':
+      return `commit ${short(outcome.commit)} rolled back to ${short(outcome.to)}: ${outcome.reason.split('\n')[0]}`;
+    case 'deployed':
+      return `deployed ${short(outcome.commit)} (${outcome.steps} steps, healthy in ${(outcome.healthyMs / 1000).toFixed(1)} s)`;
+  }
+}
+
+/**
+ * The resident agent: recovers from an interrupted deploy, then polls every pollMs.
+ * SIGUSR1 (`piot deploy --now`) starts a cycle at once; SIGTERM lets a running
+ * cycle finish before exiting. A failing cycle is logged and retried at the next poll.
+ */
+export async function runAgent(
+  deps: DeployDeps,
+  options: {
+    pollMs: number;
+    once?: boolean;
+    runtime?: typeof RUNTIME;
+    out: (line: string) => void;
+  },
+): Promise<void> {
+  const runtime = options.runtime ?? RUNTIME;
+  let wake: (() => void) | undefined;
+  let stopping = false;
+  const onWake = () => wake?.();
+  const onStop = () => {
+    stopping = true;
+    wake?.();
+  };
+  if (!options.once) {
+    process.on('SIGUSR1', onWake);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+  }
+  try {
+    await withLock(runtime.lock, () => recover(deps));
+    while (!stopping) {
+      const record: CycleRecord = { pid: process.pid, at: new Date().toISOString() };
+      try {
+        record.outcome = await withLock(runtime.lock, () => deployOnce(deps));
+        options.out(describeOutcome(record.outcome));
+      } catch (error) {
+        record.error = error instanceof Error ? error.message : String(error);
+        if (options.once) throw error;
+        deps.log(`deploy cycle failed: ${record.error}; trying again at the next poll`);
+      }
+      await writeFileAtomic(runtime.cycle, `${JSON.stringify(record)}\n`).catch(() => undefined);
+      if (options.once || stopping) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    process.off('SIGUSR1', onWake);
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+  }
+}

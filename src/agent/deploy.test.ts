@@ -1,0 +1,239 @@
+import { existsSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { upstream } from '../../test/support/upstream.js';
+import { createGit } from '../sys/git.js';
+import type { Systemd } from '../sys/systemd.js';
+import { deployOnce, recover, rollback, type DeployDeps } from './deploy.js';
+import { loadState } from './state.js';
+
+/**
+ * systemd as the agent sees it, in memory: a unit whose command contains "crash" keeps
+ * restarting; anything else is active. Time is simulated, so health gates take no time.
+ */
+function fakeSystemd(clock: { now: number }) {
+  const files: Record<string, string> = {};
+  const live = new Map<string, { since: number; restarts: number; pid: number }>();
+  const enabled = new Set<string>();
+  let pids = 100;
+  let failOn: string | undefined;
+  const started = (unit: string) => {
+    if (failOn && unit.includes(failOn)) throw new Error(`power cut while starting ${unit}`);
+    live.set(unit, { since: clock.now, restarts: 0, pid: pids++ });
+  };
+  const systemd: Systemd = {
+    installedUnits: (prefix) =>
+      Promise.resolve(
+        Object.fromEntries(Object.entries(files).filter(([name]) => name.startsWith(prefix))),
+      ),
+    writeUnit: (unit, content) => Promise.resolve(void (files[unit] = content)),
+    removeUnit: (unit) => Promise.resolve(void delete files[unit]),
+    daemonReload: () => Promise.resolve(),
+    enable: (unit) => Promise.resolve(void enabled.add(unit)),
+    disable: (unit) => Promise.resolve(void enabled.delete(unit)),
+    start: (unit) => Promise.resolve(live.has(unit) ? undefined : started(unit)),
+    restart: (unit) => Promise.resolve(started(unit)),
+    stop: (unit) => Promise.resolve(void live.delete(unit)),
+    status: (unit) =>
+      Promise.resolve({
+        active: live.has(unit) ? 'active' : 'inactive',
+        pid: live.get(unit)?.pid ?? 0,
+      }),
+    probe(unit) {
+      const state = live.get(unit);
+      if (!state) return Promise.resolve({ active: 'inactive', restarts: 0, activeForMs: 0 });
+      if (files[unit]?.includes('crash')) {
+        state.restarts += 1;
+        return Promise.resolve({ active: 'activating', restarts: state.restarts, activeForMs: 0 });
+      }
+      return Promise.resolve({
+        active: 'active',
+        restarts: 0,
+        activeForMs: clock.now - state.since,
+      });
+    },
+    isEnabled: (unit) => Promise.resolve(enabled.has(unit)),
+    logTail: (unit) => Promise.resolve(`${unit}: Segmentation fault\n`),
+  };
+  return {
+    systemd,
+    files,
+    live,
+    enabled,
+    failOn: (text: string | undefined) => void (failOn = text),
+  };
+}
+
+const spec = (web: string, extra = '') => `version: 1
+app: demo
+services:
+  web:
+    run: ${web}
+  worker:
+    run: node worker.js
+deploy:
+  health_timeout: 20s
+${extra}`;
+
+function setup() {
+  const up = upstream();
+  const work = mkdtempSync(join(tmpdir(), 'piot-deploy-'));
+  const clock = { now: 0 };
+  const fake = fakeSystemd(clock);
+  const logs: string[] = [];
+  const deps: DeployDeps = {
+    git: createGit({ url: up.dir, mirror: join(work, 'repo.git') }),
+    systemd: fake.systemd,
+    device: 'kitchen',
+    follow: { branch: 'main' },
+    root: work,
+    statePath: join(work, 'state.json'),
+    log: (m) => logs.push(m),
+    health: {
+      now: () => clock.now,
+      sleep: (ms) => Promise.resolve(void (clock.now += ms)),
+      check: () => Promise.resolve(undefined),
+    },
+    sync: () => Promise.resolve(),
+  };
+  const current = () => readlinkSync(join(work, 'opt/piot/apps/demo/current'));
+  return { up, work, fake, deps, logs, current, state: () => loadState(deps.statePath) };
+}
+
+describe('deploy cycle (real git, simulated systemd)', () => {
+  it('deploys, then rolls back a commit whose service keeps crashing and never retries it', async () => {
+    const t = setup();
+    const good = t.up.commit({ '.piot.yaml': spec('node web.js'), 'web.js': '1' });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: good });
+    expect(t.current()).toBe(`releases/${good}`);
+    const goodUnits = { ...t.fake.files };
+    expect(Object.keys(goodUnits).sort()).toEqual([
+      'piot-demo-web.service',
+      'piot-demo-worker.service',
+    ]);
+
+    const crash = t.up.commit({ '.piot.yaml': spec('node crash.js') });
+    const outcome = await deployOnce(t.deps);
+    expect(outcome).toMatchObject({ result: 'rolled-back', commit: crash, to: good });
+    if (outcome.result !== 'rolled-back') throw new Error('unreachable');
+    expect(outcome.reason).toMatch(/service web is activating after 20 s \(restarted \d+ times\)/);
+    expect(outcome.reason).toMatch(/Segmentation fault/);
+    expect(t.fake.files).toEqual(goodUnits);
+    expect(t.current()).toBe(`releases/${good}`);
+    const state = await t.state();
+    expect(state).toMatchObject({ current: good, badCommits: [crash] });
+    expect(state.pending).toBeUndefined();
+    expect(state.events.map((e) => e.kind)).toEqual([
+      'started',
+      'succeeded',
+      'started',
+      'failed',
+      'rolled-back',
+    ]);
+
+    // The bad commit is not tried again; the next commit is.
+    expect(await deployOnce(t.deps)).toEqual({ result: 'bad', commit: crash });
+    const fixed = t.up.commit({ '.piot.yaml': spec('node web.js --fixed') });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: fixed });
+    expect((await t.state()).history).toEqual([good, fixed]);
+  });
+
+  it('stops the app when its first release is unhealthy (nothing to return to)', async () => {
+    const t = setup();
+    t.up.commit({ '.piot.yaml': spec('node crash.js') });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'rolled-back', to: undefined });
+    expect(t.fake.files).toEqual({});
+    expect(t.fake.live.size).toBe(0);
+    expect(existsSync(join(t.work, 'opt/piot/apps/demo/current'))).toBe(false);
+  });
+
+  it('returns to the last good release after a deploy interrupted half way, then deploys again', async () => {
+    const t = setup();
+    const good = t.up.commit({ '.piot.yaml': spec('node web.js'), 'web.js': '1' });
+    await deployOnce(t.deps);
+    const goodUnits = { ...t.fake.files };
+    const next = t.up.commit({ '.piot.yaml': spec('node web.js --v2'), 'web.js': '2' });
+    t.fake.failOn('worker');
+    await expect(deployOnce(t.deps)).rejects.toThrow(/power cut/);
+    expect((await t.state()).pending).toMatchObject({ commit: next, from: good });
+    expect(t.current()).toBe(`releases/${next}`);
+
+    t.fake.failOn(undefined);
+    const recovered = await recover(t.deps);
+    expect(recovered.pending).toBeUndefined();
+    expect(recovered.current).toBe(good);
+    expect(recovered.lastDeploy).toMatchObject({ kind: 'interrupted', commit: next });
+    expect(t.fake.files).toEqual(goodUnits);
+    expect(t.current()).toBe(`releases/${good}`);
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: next });
+  });
+
+  it('re-enables units whose enablement a power cut lost', async () => {
+    const t = setup();
+    t.up.commit({ '.piot.yaml': spec('node web.js') });
+    await deployOnce(t.deps);
+    t.fake.enabled.delete('piot-demo-web.service');
+    await recover(t.deps);
+    expect(t.fake.enabled.has('piot-demo-web.service')).toBe(true);
+  });
+
+  it('rolls back on request and marks the running commit bad', async () => {
+    const t = setup();
+    const first = t.up.commit({ '.piot.yaml': spec('node web.js') });
+    await deployOnce(t.deps);
+    const second = t.up.commit({ '.piot.yaml': spec('node web.js --two') });
+    await deployOnce(t.deps);
+    expect(await rollback(t.deps)).toMatchObject({
+      result: 'rolled-back',
+      commit: second,
+      to: first,
+    });
+    expect(t.fake.files['piot-demo-web.service']).not.toMatch(/--two/);
+    expect(await t.state()).toMatchObject({ current: first, badCommits: [second] });
+    expect(await deployOnce(t.deps)).toEqual({ result: 'bad', commit: second });
+    await expect(rollback(t.deps)).rejects.toThrow(/no release before/);
+  });
+
+  it('keeps the running release when setup fails, and only keep_releases releases on disk', async () => {
+    const t = setup();
+    const good = t.up.commit({
+      '.piot.yaml': spec('node web.js', 'setup:\n  run: [echo ok > built]\n'),
+    });
+    await deployOnce(t.deps);
+    expect(existsSync(join(t.work, 'opt/piot/apps/demo/releases', good, 'built'))).toBe(true);
+    const broken = t.up.commit({
+      '.piot.yaml': spec('node web.js', 'setup:\n  run: ["echo nope >&2; exit 3"]\n'),
+    });
+    const outcome = await deployOnce(t.deps);
+    expect(outcome).toMatchObject({ result: 'failed', commit: broken });
+    if (outcome.result !== 'failed') throw new Error('unreachable');
+    expect(outcome.reason).toMatch(/setup: "echo nope >&2; exit 3" failed \(exit 3\):\nnope/);
+    expect(t.current()).toBe(`releases/${good}`);
+    expect((await t.state()).pending).toBeUndefined();
+
+    const keep = (n: number) => `deploy:\n  health_timeout: 20s\n  keep_releases: ${n}\n`;
+    let last = '';
+    for (let i = 0; i < 4; i++) {
+      last = t.up.commit({
+        '.piot.yaml': spec(`node web.js ${i}`).replace(/deploy:\n.*\n/, keep(2)),
+      });
+      expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed' });
+    }
+    const releases = readdirSync(join(t.work, 'opt/piot/apps/demo/releases'));
+    expect(releases).toHaveLength(2);
+    expect(releases).toContain(last);
+  });
+
+  it('follows the newest tag matching a pattern instead of a branch', async () => {
+    const t = setup();
+    const v1 = t.up.commit({ '.piot.yaml': spec('node web.js') });
+    t.up.git('tag', 'v1.2.0');
+    t.up.commit({ '.piot.yaml': spec('node web.js --unreleased') });
+    t.deps.follow = { tags: 'v*' };
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: v1 });
+    const v10 = t.up.commit({ '.piot.yaml': spec('node web.js --ten') });
+    t.up.git('tag', 'v1.10.0');
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: v10 });
+  });
+});
