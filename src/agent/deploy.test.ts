@@ -236,4 +236,24 @@ describe('deploy cycle (real git, simulated systemd)', () => {
     t.up.git('tag', 'v1.10.0');
     expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: v10 });
   });
+
+  it('renders the same commit again for another device name, with its own services', async () => {
+    const t = setup();
+    const commit = t.up.commit({
+      '.piot/fleet.yaml':
+        'version: 1\ndevices:\n  kitchen: {tags: [sensors]}\n  hall: {tags: [screens]}\n',
+      '.piot.yaml': `version: 1
+app: demo
+services:
+  sensor: {run: ./sensor, devices: [tag:sensors]}
+  display: {run: ./display, devices: [tag:screens]}
+`,
+    });
+    await deployOnce(t.deps);
+    expect(Object.keys(t.fake.files)).toEqual(['piot-demo-sensor.service']);
+    expect(await deployOnce(t.deps)).toEqual({ result: 'up-to-date', commit });
+    t.deps.device = 'hall';
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit });
+    expect(Object.keys(t.fake.files)).toEqual(['piot-demo-display.service']);
+  });
 });

@@ -192,7 +192,9 @@ export async function deployCommit(
   const { git, log } = deps;
   let state = await loadState(deps.statePath, log);
   if (!options.force) {
-    if (state.current === commit) return { result: 'up-to-date', commit };
+    // A device renamed (or given other tags' name) re-renders the same commit.
+    if (state.current === commit && state.device === deps.device)
+      return { result: 'up-to-date', commit };
     if (state.badCommits.includes(commit)) return { result: 'bad', commit };
     if (state.lastDeploy?.commit === commit && state.lastDeploy.kind === 'invalid')
       return { result: 'invalid', commit, problems: [state.lastDeploy.reason ?? ''] };
@@ -253,7 +255,15 @@ export async function deployCommit(
   if (gate.healthy) {
     const history = [...state.history.filter((c) => c !== commit), commit].slice(-MAX_HISTORY);
     state = withEvent(
-      { ...state, app: spec.app, history, previous: from, current: commit, pending: undefined },
+      {
+        ...state,
+        app: spec.app,
+        device: deps.device,
+        history,
+        previous: from === commit ? state.previous : from,
+        current: commit,
+        pending: undefined,
+      },
       { at: now(), commit, kind: 'succeeded' },
     );
     await saveState(deps.statePath, state);

@@ -14,6 +14,8 @@ export const agentStateSchema = z.object({
   version: z.literal(1),
   /** The app the running release belongs to (its units are `piot-<app>-*`). */
   app: z.string().optional(),
+  /** The device name the running release was rendered for. */
+  device: z.string().optional(),
   /** The release `current` points at, and the one before it (for rollback). */
   current: z.string().optional(),
   previous: z.string().optional(),
