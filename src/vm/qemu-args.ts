@@ -10,6 +10,12 @@ export interface GuestForward {
   guestAddress: string;
   guestPort: number;
   hostPort: number;
+  /**
+   * 'one' (default): QEMU connects a chardev to the host port once, so the forward serves a
+   * single guest connection. 'many': QEMU runs a small Node relay for each guest connection
+   * (what HTTP clients such as apt and git need).
+   */
+  connections?: 'one' | 'many';
 }
 
 /** Everything that decides a QEMU command line for the virtual Pi. */
@@ -34,6 +40,8 @@ export interface QemuPlan {
   clock?: string | undefined;
   /** A real Raspberry Pi OS image on QEMU's raspi3b machine. */
   raspberryPi?: boolean;
+  /** The Node.js binary that relays connections of 'many' guest forwards (default this one). */
+  node?: string;
 }
 
 /** The QEMU binary for an architecture. */
@@ -98,7 +106,35 @@ function netdev(plan: QemuPlan): string {
   for (const f of plan.hostForwards)
     parts.push(`hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
   for (const f of plan.guestForwards) {
-    parts.push(`guestfwd=tcp:${f.guestAddress}:${f.guestPort}-tcp:127.0.0.1:${f.hostPort}`);
+    const target =
+      f.connections === 'many'
+        ? `cmd:${relayCommand(plan.node ?? process.execPath, f.hostPort)}`
+        : `tcp:127.0.0.1:${f.hostPort}`;
+    // A comma inside an option value is written twice on QEMU's command line.
+    parts.push(`guestfwd=tcp:${f.guestAddress}:${f.guestPort}-${target.replaceAll(',', ',,')}`);
   }
   return parts.join(',');
+}
+
+// Relays stdin (QEMU hands it the guest connection as a socket on fds 0-2) to 127.0.0.1:port,
+// both ways, with half-closes passed on; exits once the guest side is closed. Nothing may be
+// written to stderr: it is the guest's connection too.
+const RELAY = [
+  'const n=require("net")',
+  'const g=new n.Socket({fd:0,readable:true,writable:true,allowHalfOpen:true})',
+  'const h=n.connect({port:+process.argv[1],host:"127.0.0.1",allowHalfOpen:true})',
+  'g.pipe(h)',
+  'h.pipe(g)',
+  'h.on("error",()=>g.destroy())',
+  'g.on("error",()=>h.destroy())',
+  'g.on("close",()=>process.exit(0))',
+].join(';');
+
+/**
+ * The command QEMU runs for each guest connection of a 'many' forward (QEMU splits it into
+ * arguments like a shell, without running one): Node relaying the connection to the host port.
+ */
+export function relayCommand(node: string, hostPort: number): string {
+  const quote = (word: string) => `'${word.replaceAll("'", `'"'"'`)}'`;
+  return [quote(node), '--no-warnings', '-e', quote(RELAY), String(hostPort)].join(' ');
 }
