@@ -110,6 +110,16 @@ async function restore(
       );
       deps.log(`restoring ${short(to)}:\n${describePlan(steps)}`);
       await apply(deps, config.spec.app, steps);
+      // Return once the restored release serves again (or say that it does not).
+      const gate = await healthGate(
+        gatedServices(config.spec, units),
+        healthDeps(deps, config.spec, dir),
+      );
+      deps.log(
+        gate.healthy
+          ? `${short(to)} is healthy again`
+          : `the restored release ${short(to)} is not healthy either:\n${gate.reason}`,
+      );
       return;
     }
     deps.log(`release ${short(to)} on disk cannot be read (${config.problems.join('; ')})`);

@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import type { VirtualPi } from '../../src/vm/machine.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** Installs the agent as first boot would (bundle, `piot` command, unit) and writes the device file. */
+export async function installAgent(vm: VirtualPi, deviceFile: string): Promise<void> {
+  await vm.copyTo(join(root, 'dist/piot-agent.mjs'), '/tmp/piot-agent.mjs');
+  await vm.copyTo(join(root, 'src/device/files/piot-agent.service'), '/tmp/piot-agent.service');
+  await vm.copyTo(join(root, 'src/device/files/piot'), '/tmp/piot');
+  await vm.sh(
+    [
+      'sudo install -D -m 0644 /tmp/piot-agent.mjs /usr/lib/piot/piot-agent.mjs',
+      'sudo install -D -m 0755 /tmp/piot /usr/local/bin/piot',
+      'sudo install -D -m 0644 /tmp/piot-agent.service /usr/lib/systemd/system/piot-agent.service',
+      'sudo install -d -m 0755 /etc/piot',
+      'sudo tee /etc/piot/device.yaml >/dev/null',
+      'sudo systemctl daemon-reload',
+    ].join(' && '),
+    { input: deviceFile },
+  );
+}
+
+/**
+ * An app repository inside the VM that tests commit to. Owned by root, like the agent,
+ * because git refuses repositories of other users (safe.directory).
+ */
+export async function guestRepo(vm: VirtualPi, dir = '/srv/app') {
+  await vm.sh(`sudo mkdir -p ${dir} && cd ${dir} && sudo git init -q -b main`);
+  return async (files: Record<string, string>, message = 'change'): Promise<string> => {
+    for (const [name, text] of Object.entries(files)) {
+      await vm.sh(
+        `sudo mkdir -p "$(dirname ${dir}/${name})" && sudo tee ${dir}/${name} >/dev/null`,
+        {
+          input: text,
+        },
+      );
+    }
+    await vm.sh(
+      `cd ${dir} && sudo git add -A && sudo git -c user.name=t -c user.email=t@t commit -q --allow-empty -m '${message}'`,
+    );
+    return (await vm.sh(`sudo git -C ${dir} rev-parse HEAD`)).trim();
+  };
+}
+
+/** The device's state as `piot status --json` prints it. */
+export async function deviceStatus(vm: VirtualPi): Promise<{
+  current?: string;
+  pending?: unknown;
+  badCommits: string[];
+  lastDeploy?: { kind: string; commit: string; reason?: string };
+  services: { unit: string; active: string; pid: number }[];
+  agent: { at: string; outcome?: { result: string } } | null;
+}> {
+  return JSON.parse(await vm.sh('sudo piot status --json')) as never;
+}
