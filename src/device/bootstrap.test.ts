@@ -88,7 +88,7 @@ describe('piot-bootstrap.sh', () => {
       'piot-bootstrap: step 5/5 start the agent',
     ]);
     expect(calls.filter((c) => !c.startsWith('dpkg'))).toEqual([
-      'apt-get -q update --error-on=any',
+      'apt-get -q -o Acquire::Languages=none update --error-on=any',
       expect.stringMatching(
         /^apt-get -q -y .* install --no-install-recommends nodejs git ca-certificates$/,
       ),
@@ -139,7 +139,7 @@ describe('piot-bootstrap.sh', () => {
     run = bootstrap();
     expect(run.code, run.log).toBe(0);
     expect(run.calls.filter((c) => c.startsWith('apt-get'))).toEqual([
-      'apt-get -q update --error-on=any',
+      'apt-get -q -o Acquire::Languages=none update --error-on=any',
       expect.stringMatching(/^apt-get -q -y .*--force-confold upgrade$/),
     ]);
   });

@@ -21,6 +21,10 @@ export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -q -y -o DPkg::Lock::Timeout=300
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 
+# Package descriptions in other languages are of no use here; skipping them saves a slow
+# Pi parsing them. --error-on=any: a source that cannot be read is a failure to retry.
+APT_UPDATE=(apt-get -q -o Acquire::Languages=none update --error-on=any)
+
 log() { echo "piot-bootstrap: $*"; }
 
 step() { log "step $1/$STEPS $2"; }
@@ -60,7 +64,7 @@ installed() {
 install_missing() {
   "${APT[@]}" install --no-install-recommends "${missing[@]}" && return 0
   # A failed download can mean stale package lists: refresh them before the next try.
-  apt-get -q update >/dev/null 2>&1 || true
+  "${APT_UPDATE[@]}" >/dev/null 2>&1 || true
   return 1
 }
 
@@ -84,8 +88,7 @@ done
 
 if [ "$upgrade" = true ] || [ ${#missing[@]} -gt 0 ]; then
   step 1 "apt-get update"
-  # --error-on=any: a source that cannot be read is a failure to retry, not a warning.
-  retry "apt-get update" apt-get -q update --error-on=any
+  retry "apt-get update" "${APT_UPDATE[@]}"
 else
   step 1 "apt-get update: skipped (nothing to install, upgrade: false)"
 fi
