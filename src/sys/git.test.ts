@@ -1,4 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,5 +60,28 @@ describe('git mirror (real git)', () => {
     });
     await expect(git.fetch()).rejects.toThrow(GitError);
     await expect(git.fetch()).rejects.toThrow(/clone --mirror \/nonexistent\/repo failed/);
+  });
+
+  it('clones again when a power cut damaged the mirror, but not when the server is away', async () => {
+    const up = upstream();
+    up.commit({ a: '1' }, 'one');
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'r.git');
+    // file:// so the clone copies objects instead of hard-linking them.
+    const git = createGit({ url: `file://${up.dir}`, mirror });
+    await git.fetch();
+    // Every object file emptied, as a power cut before writeback can leave them.
+    for (const dir of readdirSync(join(mirror, 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)))
+      for (const file of readdirSync(join(mirror, 'objects', dir)))
+        writeFileSync(join(mirror, 'objects', dir, file), '');
+    for (const pack of readdirSync(join(mirror, 'objects', 'pack')))
+      writeFileSync(join(mirror, 'objects', 'pack', pack), '');
+    const c2 = up.commit({ a: '2' }, 'two');
+    await git.fetch();
+    expect(await git.branchHead('main')).toBe(c2);
+    expect((await git.readFile(c2, 'a'))?.toString()).toBe('2');
+
+    renameSync(up.dir, `${up.dir}-away`);
+    await expect(git.fetch()).rejects.toThrow(/fetch .* failed/);
+    expect(await git.branchHead('main')).toBe(c2);
   });
 });

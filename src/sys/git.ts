@@ -1,5 +1,6 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { syncDir } from './fs.js';
 import { run } from './process.js';
 
 /** A failed git command, with what git said. */
@@ -15,6 +16,10 @@ export class GitError extends Error {
     this.name = 'GitError';
   }
 }
+
+/** Objects and refs reach the disk before git says it is done (a Pi loses power). */
+const DURABLE = ['-c', 'core.fsync=all', '-c', 'core.fsyncMethod=fsync'];
+const FETCH = [...DURABLE, 'fetch', '--quiet', '--prune', '--prune-tags', 'origin'];
 
 /** Git as the agent uses it: a bare mirror of the app repository, read by commit. */
 export interface Git {
@@ -58,21 +63,27 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
       const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
         env,
       });
-      if (probe.code !== 0) {
-        await mkdir(dirname(options.mirror), { recursive: true });
-        const clone = await run(
-          'git',
-          ['clone', '--mirror', '--quiet', options.url, options.mirror],
-          {
-            env,
-            timeoutMs: 600_000,
-          },
-        );
-        if (clone.code !== 0)
-          throw new GitError(['clone', '--mirror', options.url], clone.stderr, clone.code);
-        return;
+      if (probe.code === 0) {
+        const fetched = await git(FETCH, { allowFail: true });
+        if (fetched.code === 0) return;
+        // A mirror damaged by a power cut is only a cache: clone it again. Anything else
+        // (the network, the server) is reported as it is.
+        const fsck = await git(['fsck', '--connectivity-only', '--no-progress'], {
+          allowFail: true,
+        });
+        if (fsck.code === 0) throw new GitError(FETCH, fetched.stderr, fetched.code);
+        await rm(options.mirror, { recursive: true, force: true });
       }
-      await git(['fetch', '--quiet', '--prune', '--prune-tags', 'origin']);
+      await rm(`${options.mirror}.partial`, { recursive: true, force: true });
+      await mkdir(dirname(options.mirror), { recursive: true });
+      const clone = await run(
+        'git',
+        [...DURABLE, 'clone', '--mirror', '--quiet', options.url, `${options.mirror}.partial`],
+        { env, timeoutMs: 600_000 },
+      );
+      if (clone.code !== 0)
+        throw new GitError(['clone', '--mirror', options.url], clone.stderr, clone.code);
+      await rename(`${options.mirror}.partial`, options.mirror);
     },
     async remoteHead(ref) {
       const result = await git(['ls-remote', 'origin', ref]);
@@ -114,7 +125,12 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
       if (archive.code !== 0) throw new GitError(['archive', commit], archive.stderr, archive.code);
       const untar = await run('tar', ['-x', '-C', temp], { input: archive.stdoutBytes });
       if (untar.code !== 0) throw new Error(`tar failed: ${untar.stderr}`);
+      // The files reach the disk before the directory gets its name: after a power cut a
+      // release directory is complete or absent, never a set of empty files.
+      const synced = await run('sync', ['--file-system', temp]);
+      if (synced.code !== 0) throw new Error(`sync of ${temp} failed: ${synced.stderr}`);
       await rename(temp, dir);
+      await syncDir(dirname(dir));
     },
   };
 }

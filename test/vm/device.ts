@@ -22,7 +22,8 @@ export async function installAgent(vm: VirtualPi, deviceFile: string): Promise<v
 }
 
 /**
- * An app repository inside the VM that tests commit to. Owned by root, like the agent,
+ * An app repository inside the VM that tests commit to; each commit is synced to disk,
+ * as a commit on a real server would survive the Pi's power cut. Owned by root, like the agent,
  * because git refuses repositories of other users (safe.directory).
  */
 export async function guestRepo(vm: VirtualPi, dir = '/srv/app') {
@@ -37,7 +38,7 @@ export async function guestRepo(vm: VirtualPi, dir = '/srv/app') {
       );
     }
     await vm.sh(
-      `cd ${dir} && sudo git add -A && sudo git -c user.name=t -c user.email=t@t commit -q --allow-empty -m '${message}'`,
+      `cd ${dir} && sudo git add -A && sudo git -c user.name=t -c user.email=t@t commit -q --allow-empty -m '${message}' && sync`,
     );
     return (await vm.sh(`sudo git -C ${dir} rev-parse HEAD`)).trim();
   };
@@ -53,4 +54,12 @@ export async function deviceStatus(vm: VirtualPi): Promise<{
   agent: { at: string; outcome?: { result: string } } | null;
 }> {
   return JSON.parse(await vm.sh('sudo piot status --json')) as never;
+}
+
+/** What to print when a device does not settle: its status and the agent's journal. */
+export async function deviceReport(vm: VirtualPi): Promise<string> {
+  const result = await vm.ssh(
+    'sudo piot status; sudo journalctl -b -u piot-agent --no-pager | tail -40; sudo git -C /srv/app log --oneline | head -3',
+  );
+  return `${result.stdout}${result.stderr}`;
 }
