@@ -1,0 +1,102 @@
+// Prints the agent's figures on the amd64 virtual Pi (TCG):
+//  - trigger-to-healthy latency: `piot deploy --now` after a commit, until the new
+//    release passed its health gate (goal: under 5 s);
+//  - the cost of an idle poll (CPU time of the agent and its git children per poll);
+//  - the agent's resident memory after IDLE_MINUTES idle, as a ratio to a bare
+//    `node -e "setInterval(()=>{},1000)"` started beside it in the same VM (goal: < 1.3).
+// Run: npm run bench:deploy   (IDLE_MINUTES=10 by default; ~15 minutes in all)
+import { cachedImage, parseVariant } from '../src/vm/images.js';
+import { VirtualPi } from '../src/vm/machine.js';
+import { guestRepo, installAgent } from '../test/vm/device.js';
+
+const IDLE_MINUTES = Number(process.env.IDLE_MINUTES ?? 10);
+const RUNS = 5;
+const SERVER = `require('http').createServer((q, s) => s.end(require('fs').readFileSync('version.txt'))).listen(8080, '127.0.0.1');\n`;
+const SPEC = `version: 1
+app: bench
+services:
+  web:
+    run: node server.js
+    health: {http: "http://127.0.0.1:8080/"}
+`;
+
+const vm = await VirtualPi.start({
+  image: await cachedImage(parseVariant('bookworm-amd64-full')),
+  accel: 'tcg',
+  console: 'file',
+});
+try {
+  await vm.waitForSsh(600_000);
+  const commit = await guestRepo(vm);
+  await installAgent(vm, 'version: 1\nname: bench\nrepo: /srv/app\npoll: 1h\n');
+  await commit({ '.piot.yaml': SPEC, 'server.js': SERVER, 'version.txt': '0' });
+  await vm.sh('sudo systemctl enable --now piot-agent.service');
+  await vm.waitFor(
+    'first deploy',
+    async () => (await vm.ssh('curl -sf 127.0.0.1:8080')).code === 0,
+    120_000,
+  );
+
+  // Latency: measured inside the VM, from the trigger to the healthy verdict.
+  const latencies: number[] = [];
+  const gates: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    await commit({ 'version.txt': String(run) });
+    const out = await vm.sh(
+      'start=$(date +%s%N); sudo piot deploy --now; end=$(date +%s%N); echo "ms=$(( (end - start) / 1000000 ))"',
+    );
+    latencies.push(Number(/ms=(\d+)/.exec(out)?.[1]));
+    gates.push(Number(/healthy in ([\d.]+) s/.exec(out)?.[1]) * 1000);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+  // Poll cost: the agent's cgroup CPU time over a minute of 1 s polls with nothing new.
+  await vm.sh(
+    "sudo sed -i 's/^poll: .*/poll: 1s/' /etc/piot/device.yaml && sudo systemctl restart piot-agent.service && sleep 5",
+  );
+  const cpu = async () =>
+    Number((await vm.sh('systemctl show -p CPUUsageNSec --value piot-agent.service')).trim());
+  const cpu0 = await cpu();
+  const t0 = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 60_000));
+  const polls = (Date.now() - t0) / 1000;
+  const perPollMs = (await cpu()) - cpu0 > 0 ? ((await cpu()) - cpu0) / 1e6 / polls : NaN;
+  const pollWall = await vm.sh(
+    'cd /var/lib/piot && start=$(date +%s%N); sudo git --git-dir repo.git ls-remote origin refs/heads/main >/dev/null; end=$(date +%s%N); echo $(( (end - start) / 1000000 ))',
+  );
+
+  // Memory: the agent (back to a 30 s poll) beside a bare Node timer, both idle.
+  await vm.sh(
+    "sudo sed -i 's/^poll: .*/poll: 30s/' /etc/piot/device.yaml && sudo systemctl restart piot-agent.service",
+  );
+  await vm.sh(
+    'sudo systemd-run --unit bare-node --quiet /usr/bin/node -e "setInterval(()=>{},1000)"',
+  );
+  console.log(`idling ${IDLE_MINUTES} minutes…`);
+  await new Promise((resolve) => setTimeout(resolve, IDLE_MINUTES * 60_000));
+  const rss = async (unit: string) => {
+    const pid = (await vm.sh(`systemctl show -p MainPID --value ${unit}`)).trim();
+    return Number(/VmRSS:\s+(\d+)/.exec(await vm.sh(`cat /proc/${pid}/status`))?.[1]);
+  };
+  const agentKb = await rss('piot-agent.service');
+  const bareKb = await rss('bare-node.service');
+
+  const rows = [
+    ['figure', 'value', 'goal'],
+    [
+      `trigger→healthy, median of ${RUNS}`,
+      `${(median(latencies) / 1000).toFixed(2)} s (runs: ${latencies.map((l) => (l / 1000).toFixed(2)).join(' ')})`,
+      '< 5 s',
+    ],
+    ['  of which health gate', `${(median(gates) / 1000).toFixed(2)} s`, ''],
+    ['idle poll, agent CPU per poll', `${perPollMs.toFixed(1)} ms`, ''],
+    ['idle poll, ls-remote wall time', `${pollWall.trim()} ms`, ''],
+    [`agent RSS after ${IDLE_MINUTES} min idle`, `${(agentKb / 1024).toFixed(1)} MiB`, ''],
+    ['bare node RSS, same VM', `${(bareKb / 1024).toFixed(1)} MiB`, ''],
+    ['ratio agent / bare node', (agentKb / bareKb).toFixed(2), '< 1.3'],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
+} finally {
+  await vm.stop();
+}
