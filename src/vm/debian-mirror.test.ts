@@ -91,9 +91,10 @@ describe('the Debian mirror', () => {
     expect(files).toEqual([]);
     upstreamMode = 'ok';
     expect(await get(POOL)).toEqual({ status: 200, body: DEB });
-    expect(existsSync(join(cache, 'debian/pool/main/n/nodejs/nodejs_18.19.0_amd64.deb'))).toBe(
-      true,
-    );
+    // The client has every byte (Content-Length) a moment before the file is renamed into place.
+    const kept = join(cache, 'debian/pool/main/n/nodejs/nodejs_18.19.0_amd64.deb');
+    for (let i = 0; i < 40 && !existsSync(kept); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(kept)).toBe(true);
   });
 
   it('passes 404 on uncached, and reaches nothing but the mirrored archives', async () => {

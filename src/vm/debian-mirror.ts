@@ -179,7 +179,10 @@ function get(url: string, method: string | undefined, agent: Agent): Promise<Inc
   });
 }
 
-/** Streams an upstream answer to the client and into the cache; keeps it only if complete. */
+/**
+ * Streams an upstream answer to the client and into the cache; keeps it only if complete,
+ * and ends the answer only once it is kept, so the next request for it is a cache hit.
+ */
 async function passAndKeep(
   upstream: IncomingMessage,
   res: ServerResponse,
@@ -191,8 +194,8 @@ async function passAndKeep(
   const expected = Number(upstream.headers['content-length'] ?? NaN);
   let received = 0;
   upstream.on('data', (chunk: Buffer) => (received += chunk.length));
-  upstream.pipe(res);
-  upstream.pipe(out);
+  upstream.pipe(res, { end: false });
+  upstream.pipe(out, { end: false });
   const complete = await new Promise<boolean>((resolveDone) => {
     upstream.on('end', () => resolveDone(upstream.complete));
     upstream.on('error', () => resolveDone(false));
@@ -204,6 +207,7 @@ async function passAndKeep(
   await new Promise<void>((resolveClose) => out.end(() => resolveClose()));
   if (complete && (Number.isNaN(expected) || expected === received)) {
     await rename(temp, file);
+    res.end();
   } else {
     await rm(temp, { force: true });
     res.destroy();
