@@ -4,13 +4,14 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upstream } from '../../test/support/upstream.js';
-import { createGit, GitError } from './git.js';
+import { createGit, GitError, removeStaleLocks } from './git.js';
 
 describe('git mirror (real git)', () => {
   it('clones, follows a branch, reads files, exports trees and tells code changes from spec changes', async () => {
@@ -83,5 +84,26 @@ describe('git mirror (real git)', () => {
     renameSync(up.dir, `${up.dir}-away`);
     await expect(git.fetch()).rejects.toThrow(/fetch .* failed/);
     expect(await git.branchHead('main')).toBe(c2);
+  });
+
+  it('fetches past a ref lock that a power cut left behind, keeping locks of this boot', async () => {
+    const up = upstream();
+    up.commit({ a: '1' }, 'one');
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'r.git');
+    const git = createGit({ url: `file://${up.dir}`, mirror });
+    await git.fetch();
+    const stale = join(mirror, 'refs', 'heads', 'main.lock');
+    writeFileSync(stale, '');
+    const beforeBoot = new Date(Date.now() - 7_200_000);
+    utimesSync(stale, beforeBoot, beforeBoot);
+    const c2 = up.commit({ a: '2' }, 'two');
+    await git.fetch();
+    expect(existsSync(stale)).toBe(false);
+    expect(await git.branchHead('main')).toBe(c2);
+
+    const fresh = join(mirror, 'packed-refs.lock');
+    writeFileSync(fresh, '');
+    expect(await removeStaleLocks(mirror, Date.now() - 60_000)).toEqual([]);
+    expect(existsSync(fresh)).toBe(true);
   });
 });

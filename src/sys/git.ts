@@ -1,5 +1,5 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { syncDir } from './fs.js';
 import { run } from './process.js';
 
@@ -20,6 +20,39 @@ export class GitError extends Error {
 /** Objects and refs reach the disk before git says it is done (a Pi loses power). */
 const DURABLE = ['-c', 'core.fsync=all', '-c', 'core.fsyncMethod=fsync'];
 const FETCH = [...DURABLE, 'fetch', '--quiet', '--prune', '--prune-tags', 'origin'];
+
+/** When this boot began, from /proc/uptime (0 where there is none). */
+async function bootTimeMs(): Promise<number> {
+  const uptime = await readFile('/proc/uptime', 'utf8').catch(() => '');
+  const seconds = Number(uptime.split(' ')[0]);
+  return Number.isFinite(seconds) && seconds > 0 ? Date.now() - seconds * 1000 : 0;
+}
+
+/**
+ * Removes git's `*.lock` files that a power cut left in the mirror: any older than this
+ * boot (no git process of this boot made them), or older than an hour. Git refuses to
+ * update a ref while its lock file exists, so one stale lock would stop every fetch.
+ */
+export async function removeStaleLocks(mirror: string, bootMs?: number): Promise<string[]> {
+  const staleBefore = Math.max(bootMs ?? (await bootTimeMs()), Date.now() - 3_600_000);
+  const removed: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory() && depth < 8 && entry.name !== 'objects') await walk(path, depth + 1);
+      else if (entry.isFile() && entry.name.endsWith('.lock')) {
+        const info = await stat(path).catch(() => undefined);
+        if (info && info.mtimeMs < staleBefore) {
+          await rm(path, { force: true });
+          removed.push(path);
+        }
+      }
+    }
+  };
+  await walk(mirror, 0);
+  return removed;
+}
 
 /** Git as the agent uses it: a bare mirror of the app repository, read by commit. */
 export interface Git {
@@ -64,6 +97,7 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
         env,
       });
       if (probe.code === 0) {
+        await removeStaleLocks(options.mirror);
         const fetched = await git(FETCH, { allowFail: true });
         if (fetched.code === 0) return;
         // A mirror damaged by a power cut is only a cache: clone it again. Anything else
