@@ -54,8 +54,9 @@ const cli = await build({
   outfile: 'dist/piot.js',
   target: 'node20',
   // Installed as dependencies of the piot package: ext2fs ships code esbuild refuses
-  // to re-bundle (assignments to constants on paths it never takes).
-  external: ['balena-image-fs'],
+  // to re-bundle (assignments to constants on paths it never takes). file-disk goes with
+  // it: balena-image-fs must see the same Disk class PioT hands it.
+  external: ['balena-image-fs', 'file-disk'],
   sourcemap: 'linked',
 });
 const agent = await build({

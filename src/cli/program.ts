@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { buildProgram } from './command.js';
 import type { CliContext } from './context.js';
 import { registerDemo } from './commands/demo.js';
+import { registerFlash } from './commands/flash.js';
+import { registerImage } from './commands/image.js';
 import { registerInit } from './commands/init.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
@@ -13,6 +15,8 @@ export function createProgram(ctx: CliContext): Command {
     registerInit,
     registerValidate,
     registerSchema,
+    registerImage,
+    registerFlash,
     registerVm,
     registerDemo,
   ]).addHelpText(

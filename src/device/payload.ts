@@ -43,3 +43,8 @@ export function devicePayload(root: string = packageRoot()): PayloadFile[] {
     { source: join(files, 'piot-agent.service'), path: DEVICE_PATHS.agentUnit, mode: 0o644 },
   ];
 }
+
+/** The first-boot script `piot image configure` puts on the boot partition. */
+export function firstBootScript(root: string = packageRoot()): string {
+  return join(root, 'src', 'device', 'files', 'piot-firstboot.sh');
+}

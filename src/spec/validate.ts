@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { crossCheck } from './check.js';
 import { deviceFileSchema, type DeviceFile } from './device.js';
 import { fleetSchema, type Fleet } from './fleet.js';
+import { provisionSchema, type ProvisionFile } from './provision.js';
 import { piotYamlJsonSchema, type JsonSchema } from './json-schema.js';
 import { issueToProblems } from './issues.js';
 import { sortProblems, type Problem } from './problem.js';
@@ -104,4 +105,12 @@ export function validateDeviceFile(
     }
     return [];
   });
+}
+
+/** Validates a provisioning file (`piot image configure --from`). */
+export function validateProvisionFile(
+  bytes: Uint8Array,
+  options: { file: string },
+): Validated<ProvisionFile> {
+  return validateYaml(bytes, options.file, provisionSchema, {}, () => []);
 }
