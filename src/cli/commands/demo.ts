@@ -1,79 +1,164 @@
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode } from '../../errors.js';
+import { run } from '../../sys/process.js';
+import { startDemoHost } from '../../vm/demo-host.js';
 import { buildImage, variantName, type ImageVariant } from '../../vm/images.js';
 import { VirtualPi } from '../../vm/machine.js';
 import { colors, type CliContext } from '../context.js';
+import { resolveSettings } from '../../image/settings.js';
+import { configureImage } from '../image-settings.js';
 import { validateRepo } from './validate.js';
 
 const VARIANT: ImageVariant = { suite: 'bookworm', arch: 'amd64', flavor: 'full' };
+const DEVICE = 'demo-pi';
+const APP = 'sensor';
 
 /** Stages this version of PioT cannot run yet; the demo lists them honestly. */
-const LATER = [
-  'configure the image for a device (piot image configure)',
-  'first boot and bootstrap',
-  'deploy the app from a local git server',
-  'first job run and first heartbeat on the hub',
-];
+const LATER = ['first job run and first heartbeat on the hub'];
+
+const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(0)} s`;
 
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
     .command('demo')
     .description('PioT end to end on a virtual Pi (QEMU), narrated stage by stage')
+    .option('--keep', 'keep the virtual Pi running after the app is up, until Ctrl-C')
     .addHelpText(
       'after',
       `
-Needs root the first time, to build the virtual Pi image (cached afterwards).
+Needs root the first time, to build the virtual Pi image (cached afterwards). With
+--keep (the default on a terminal), the Pi keeps running: push a change to the demo
+repository and watch it deploy. Ctrl-C stops the Pi and removes everything.
 
 Examples:
   sudo npm run demo        from a clone of PioT`,
     )
-    .action(async () => {
+    .action(async (options: { keep?: boolean }) => {
       const c = colors(ctx);
-      const total = 3 + LATER.length;
+      const total = 8 + LATER.length;
       let n = 0;
       const stage = (text: string) => ctx.out(`${c.bold(`[${++n}/${total}]`)} ${text}\n`);
       const done = (text: string) => ctx.out(`      ${c.green('✔')} ${text}\n`);
+      const keep = options.keep ?? Boolean(process.stdin.isTTY);
 
-      stage('validate the example app (examples/sensor)');
-      const result = await validateRepo(join(ctx.cwd, 'examples', 'sensor'), ctx.cwd);
+      const appDir = join(ctx.cwd, 'examples', APP);
+      stage(`validate the example app (examples/${APP})`);
+      const result = await validateRepo(appDir, ctx.cwd);
       if (!result.ok) {
         ctx.err(
-          `      ${c.red('✖')} ${result.problems.length} problems; run piot validate examples/sensor\n`,
+          `      ${c.red('✖')} ${result.problems.length} problems; run piot validate examples/${APP}\n`,
         );
         throw new ExitCode(1);
       }
       done(result.summary ?? '');
 
       stage(`build or reuse the virtual Pi image (${variantName(VARIANT)})`);
-      const started = Date.now();
+      let started = Date.now();
       const image = await buildImage(VARIANT);
-      done(
-        `${image.built ? 'built' : 'cached'}: ${image.path} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
-      );
+      done(`${image.built ? 'built' : 'cached'}: ${image.path} (${since(started)})`);
 
-      stage('boot it under QEMU and log in over SSH');
-      const bootStarted = Date.now();
-      const vm = await VirtualPi.start({ image: image.path, console: 'file', accel: 'auto' });
+      stage('serve the app repository from a git server on 127.0.0.1');
+      const host = await startDemoHost(appDir, APP);
+      let vm: VirtualPi | undefined;
+      const cleanUp = async () => {
+        await vm?.stop();
+        await host.close();
+      };
+      const interrupted = () => {
+        ctx.err('\nstopping the virtual Pi and removing the demo files…\n');
+        void cleanUp().then(() => process.exit(130));
+      };
+      process.once('SIGINT', interrupted);
       try {
-        const stop = () => void vm.stop();
-        process.once('SIGINT', stop);
-        await vm.waitForSsh(300_000);
-        done(`SSH login after ${((Date.now() - bootStarted) / 1000).toFixed(1)} s (${vm.accel})`);
-        const facts = await vm.sh(
-          'echo "$(hostname), $(. /etc/os-release; echo $PRETTY_NAME), Node.js $(node --version)"; nmcli -t -f DEVICE,STATE,CONNECTION device | grep ^eth0',
+        done(
+          `${host.git.url}/${APP}.git (the Pi sees ${host.repoUrl}); a clone to edit: ${host.work}`,
         );
-        for (const line of facts.trim().split('\n')) done(line);
-        process.off('SIGINT', stop);
+
+        stage(`configure a copy of the image as device "${DEVICE}" (piot image configure)`);
+        const key = join(host.dir, 'demo-key');
+        await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'piot-demo', '-f', key]);
+        const settings = await resolveSettings(
+          { device: DEVICE, user: 'pi', sshKey: [`${key}.pub`], repo: host.repoUrl },
+          undefined,
+          {
+            readText: async (path) => readFile(path, 'utf8'),
+            timeZones: [],
+          },
+        );
+        const configured = join(host.dir, `${DEVICE}.img`);
+        await configureImage(
+          image.path,
+          settings,
+          { out: configured, fleet: false },
+          { ...ctx, out: () => undefined },
+        );
+        done(
+          `${configured}: name, user pi with a new SSH key, repository; first boot hook in cmdline.txt`,
+        );
+
+        stage('first boot: PioT sets the Pi up and reboots');
+        started = Date.now();
+        vm = await VirtualPi.start({
+          image: configured,
+          console: 'file',
+          accel: 'auto',
+          sshKey: key,
+          sshUser: 'pi',
+          guestForwards: host.guestForwards,
+        });
+        // SSH starts only after first boot has rebooted into the configured system.
+        await vm.waitForSsh(300_000);
+        const steps = await vm.sh('sudo journalctl -o cat -t piot-firstboot --no-pager');
+        done(
+          `first boot: ${steps.split('\n').filter((l) => l.startsWith('step ')).length} steps, ` +
+            `rebooted; SSH as pi@${(await vm.sh('hostname')).trim()} after ${since(started)} (${vm.accel})`,
+        );
+
+        stage('bootstrap: the Pi clones the repository and starts the agent');
+        await vm.waitForSsh(300_000);
+        await vm.waitFor(
+          'bootstrap',
+          async () => (await vm!.ssh('test -e /var/lib/piot/bootstrapped')).code === 0,
+          300_000,
+        );
+        done(`${(await vm.sh('hostname')).trim()} bootstrapped ${since(started)} after power on`);
+
+        stage('deploy: the agent runs the app and its health check passes');
+        await vm.waitFor(
+          'the app is healthy',
+          async () => (await vm!.ssh('curl -sf 127.0.0.1:8080/health')).code === 0,
+          300_000,
+        );
+        done(`app ${APP} running ${since(started)} after power on`);
+        const status = await vm.sh('sudo piot status');
+        for (const line of status.trim().split('\n').slice(0, 8)) ctx.out(`        ${line}\n`);
+
+        stage('the app answers on the Pi');
+        done(
+          `curl 127.0.0.1:8080/health → ${(await vm.sh('curl -s 127.0.0.1:8080/health')).trim()}`,
+        );
+
+        for (const later of LATER) {
+          stage(later);
+          ctx.out(`      ${c.yellow('…')} not in this version of PioT yet\n`);
+        }
+        if (keep) {
+          ctx.out(`
+The Pi follows ${host.repoUrl}. Change the app and watch it deploy:
+  cd ${host.work} && $EDITOR reader.js && git commit -qam "change" && git push -q
+  ssh -i ${key} -p ${vm.sshPort} -o StrictHostKeyChecking=no pi@127.0.0.1 sudo piot logs -f
+Ctrl-C stops the Pi and removes the demo files.
+`);
+          await new Promise<never>(() => undefined);
+        }
+        ctx.out(
+          '\nPioT ran end to end on the virtual Pi: configured image → first boot → bootstrap → deploy.\n',
+        );
       } finally {
-        await vm.stop();
+        process.off('SIGINT', interrupted);
+        await cleanUp();
       }
-      for (const later of LATER) {
-        stage(later);
-        ctx.out(`      ${c.yellow('…')} not in this version of PioT yet\n`);
-      }
-      ctx.out(
-        '\nThe virtual Pi works; the stages above marked … come with provisioning, the agent and the hub.\n',
-      );
     });
 }
