@@ -16,6 +16,7 @@ function fakeSystemd(clock: { now: number }) {
   const files: Record<string, string> = {};
   const live = new Map<string, { since: number; restarts: number; pid: number }>();
   const enabled = new Set<string>();
+  const runs: string[] = [];
   let pids = 100;
   let failOn: string | undefined;
   const started = (unit: string) => {
@@ -55,12 +56,18 @@ function fakeSystemd(clock: { now: number }) {
     },
     isEnabled: (unit) => Promise.resolve(enabled.has(unit)),
     logTail: (unit) => Promise.resolve(`${unit}: Segmentation fault\n`),
+    // A oneshot job fails when its command mentions "fail".
+    runOnce: (unit) => {
+      runs.push(unit);
+      return Promise.resolve(!/ExecStart=.*fail/.test(files[unit] ?? ''));
+    },
   };
   return {
     systemd,
     files,
     live,
     enabled,
+    runs,
     failOn: (text: string | undefined) => void (failOn = text),
   };
 }
@@ -255,5 +262,70 @@ services:
     t.deps.device = 'hall';
     expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit });
     expect(Object.keys(t.fake.files)).toEqual(['piot-demo-display.service']);
+  });
+});
+
+describe('one-off jobs in a deploy', () => {
+  const jobs = (migrate: string) => `jobs:
+  migrate:
+    run: ${migrate}
+    once: release
+  seed:
+    run: ./seed.sh
+    once: device
+`;
+
+  it('runs once: release in the new release before the switch; a failure keeps the running release and marks the commit bad', async () => {
+    const t = setup();
+    const first = t.up.commit({ '.piot.yaml': spec('node web.js', jobs('./migrate.sh 1')) });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: first });
+    expect(t.fake.runs).toEqual(['piot-demo-migrate.service', 'piot-demo-seed.service']);
+    // The migration ran in its own release's directory, not in `current`.
+    expect(t.fake.files['piot-demo-migrate.service']).toContain(
+      `WorkingDirectory=${t.work}/opt/piot/apps/demo/releases/${first}\n`,
+    );
+    const before = { ...t.fake.files };
+    const pids = [...t.fake.live.entries()].map(([unit, s]) => [unit, s.pid]);
+
+    const failing = t.up.commit({ '.piot.yaml': spec('node web2.js', jobs('./migrate.sh fail')) });
+    const outcome = await deployOnce(t.deps);
+    expect(outcome).toMatchObject({ result: 'failed', commit: failing });
+    if (outcome.result !== 'failed') throw new Error('unreachable');
+    expect(outcome.reason).toMatch(
+      /^job migrate \(once: release\) failed\npiot-demo-migrate.service: Segmentation fault/,
+    );
+    expect(t.fake.files).toEqual(before);
+    expect([...t.fake.live.entries()].map(([unit, s]) => [unit, s.pid])).toEqual(pids);
+    expect(t.current()).toBe(`releases/${first}`);
+    expect(await t.state()).toMatchObject({ current: first, badCommits: [failing] });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'bad', commit: failing });
+  });
+
+  it('runs once: device jobs until one succeeds, then never again (also not at the next start)', async () => {
+    const t = setup();
+    t.up.commit({
+      '.piot.yaml': spec(
+        'node web.js',
+        'jobs:\n  seed:\n    run: ./seed.sh fail\n    once: device\n',
+      ),
+    });
+    await deployOnce(t.deps);
+    expect(t.fake.runs).toEqual(['piot-demo-seed.service']);
+    expect((await t.state()).onceDone).toEqual({});
+    // Not completed: the next start tries again, and it succeeds this time.
+    t.fake.files['piot-demo-seed.service'] = t.fake.files['piot-demo-seed.service']!.replace(
+      ' fail',
+      '',
+    );
+    await recover(t.deps);
+    expect(t.fake.runs).toEqual(['piot-demo-seed.service', 'piot-demo-seed.service']);
+    expect(Object.keys((await t.state()).onceDone)).toEqual(['demo/seed']);
+    await recover(t.deps);
+    t.up.commit({
+      '.piot.yaml': spec('node web.js', 'jobs:\n  seed:\n    run: ./seed.sh\n    once: device\n'),
+      x: '2',
+    });
+    await deployOnce(t.deps);
+    expect(t.fake.runs).toHaveLength(2);
   });
 });

@@ -13,7 +13,7 @@ import { releaseConfig, releaseConfigOnDisk } from './release.js';
 import { desiredUnits, deviceIdentity } from './render.js';
 import { runSetup } from './setup.js';
 import { loadState, saveState, withEvent, type AgentState } from './state.js';
-import { appPaths, appUser } from './units.js';
+import { appPaths, appUser, unitName } from './units.js';
 
 /** What the device follows: a branch, or the newest tag matching a pattern. */
 export type Follow = { branch: string } | { tags: string };
@@ -103,7 +103,12 @@ async function restore(
     const dir = join(appPaths(state.app, deps.root).appDir, 'releases', to);
     const config = await releaseConfigOnDisk(dir);
     if (config.ok) {
-      const units = desiredUnits(config.spec, deviceIdentity(deps.device, config.fleet), deps.root);
+      const units = desiredUnits(
+        config.spec,
+        deviceIdentity(deps.device, config.fleet),
+        deps.root,
+        to,
+      );
       const steps = planDeploy(
         { commit: from.commit, units: installed },
         { commit: to, units, codeChanged: true },
@@ -149,6 +154,21 @@ export async function recover(deps: DeployDeps): Promise<AgentState> {
     );
     await saveState(deps.statePath, state);
   }
+  if (state.app && state.current) {
+    // `once: device` jobs that have not completed yet (cut short by a power cut, or failed).
+    const config = await releaseConfigOnDisk(
+      join(appPaths(state.app, deps.root).appDir, 'releases', state.current),
+    );
+    if (config.ok) {
+      const units = desiredUnits(
+        config.spec,
+        deviceIdentity(deps.device, config.fleet),
+        deps.root,
+        state.current,
+      );
+      state = await runDeviceJobs(deps, state, config.spec, units);
+    }
+  }
   if (state.app) {
     const units = await deps.systemd.installedUnits(`piot-${state.app}-`);
     for (const [unit, content] of Object.entries(units)) {
@@ -161,6 +181,68 @@ export async function recover(deps: DeployDeps): Promise<AgentState> {
     }
   }
   return state;
+}
+
+/** The jobs of a release with `once: kind` that this device runs, by unit name. */
+function onceJobs(
+  spec: PiotYaml,
+  units: UnitFiles,
+  kind: 'release' | 'device',
+): [string, string][] {
+  return Object.entries(spec.jobs ?? {})
+    .filter(([name, job]) => job.once === kind && units[unitName(spec.app, name)] !== undefined)
+    .map(([name]) => [name, unitName(spec.app, name)]);
+}
+
+/**
+ * Runs the release's `once: release` jobs (migrations) in the new release's directory,
+ * before anything of it starts; the old release keeps running meanwhile. Returns why one
+ * failed, after putting its unit back as it was.
+ */
+async function runReleaseJobs(
+  deps: DeployDeps,
+  spec: PiotYaml,
+  units: UnitFiles,
+  installed: UnitFiles,
+): Promise<string | undefined> {
+  for (const [name, unit] of onceJobs(spec, units, 'release')) {
+    await deps.systemd.writeUnit(unit, units[unit]!);
+    await deps.systemd.daemonReload();
+    deps.log(`running job ${name} (once: release)`);
+    if (await deps.systemd.runOnce(unit)) continue;
+    if (installed[unit] !== undefined) await deps.systemd.writeUnit(unit, installed[unit]);
+    else await deps.systemd.removeUnit(unit);
+    await deps.systemd.daemonReload();
+    const log = await deps.systemd.logTail(unit, 5).catch(() => '');
+    return `job ${name} (once: release) failed\n${log.trim()}`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs the `once: device` jobs not yet completed on this device. Completion is recorded
+ * only after success, so a run cut short (power cut, failure) is tried again at the next
+ * agent start or deploy: at least once, completed exactly once.
+ */
+export async function runDeviceJobs(
+  deps: DeployDeps,
+  state: AgentState,
+  spec: PiotYaml,
+  units: UnitFiles,
+): Promise<AgentState> {
+  let next = state;
+  for (const [name, unit] of onceJobs(spec, units, 'device')) {
+    const key = `${spec.app}/${name}`;
+    if (next.onceDone[key]) continue;
+    deps.log(`running job ${name} (once: device)`);
+    if (!(await deps.systemd.runOnce(unit))) {
+      deps.log(`job ${name} (once: device) failed; it runs again at the next start or deploy`);
+      continue;
+    }
+    next = { ...next, onceDone: { ...next.onceDone, [key]: now() } };
+    await saveState(deps.statePath, next);
+  }
+  return next;
 }
 
 /** Deletes releases beyond the newest `keep` good ones (the running one always stays). */
@@ -252,13 +334,27 @@ export async function deployCommit(
     return { result: 'failed', commit, reason: setupFailure };
   }
 
-  const units = desiredUnits(spec, deviceIdentity(deps.device, fleet), deps.root);
+  const units = desiredUnits(spec, deviceIdentity(deps.device, fleet), deps.root, commit);
   const installed = await installedUnits(deps, [spec.app, state.app]);
+  if (Object.values(units).some((u) => u.includes(`User=${appUser(spec.app)}`)))
+    await ensureSystemUser(appUser(spec.app));
+  const migration = await runReleaseJobs(deps, spec, units, installed);
+  if (migration) {
+    log(`commit ${short(commit)}: ${migration}`);
+    state = withEvent(
+      {
+        ...state,
+        pending: undefined,
+        badCommits: [...state.badCommits.filter((c) => c !== commit), commit].slice(-MAX_BAD),
+      },
+      { at: now(), commit, kind: 'failed', reason: migration },
+    );
+    await saveState(deps.statePath, state);
+    return { result: 'failed', commit, reason: migration };
+  }
   const codeChanged = from ? await git.codeChanged(from, commit).catch(() => true) : true;
   const steps = planDeploy({ commit: from, units: installed }, { commit, units, codeChanged });
   log(`deploying ${short(commit)}:\n${describePlan(steps)}`);
-  if (Object.values(units).some((u) => u.includes(`User=${appUser(spec.app)}`)))
-    await ensureSystemUser(appUser(spec.app));
   await apply(deps, spec.app, steps);
 
   const gate = await healthGate(gatedServices(spec, units), healthDeps(deps, spec, release));
@@ -278,6 +374,7 @@ export async function deployCommit(
     );
     await saveState(deps.statePath, state);
     await pruneReleases(paths.appDir, state, spec.deploy?.keep_releases ?? 3);
+    state = await runDeviceJobs(deps, state, spec, units);
     log(`${short(commit)} is healthy after ${(gate.ms / 1000).toFixed(1)} s`);
     return { result: 'deployed', commit, steps: steps.length, healthyMs: gate.ms };
   }

@@ -3,6 +3,7 @@ import type { CliContext } from '../cli/context.js';
 import { buildProgram } from '../cli/command.js';
 import { registerAgent } from '../cli/commands/agent.js';
 import { registerDeploy } from '../cli/commands/deploy.js';
+import { registerJobs } from '../cli/commands/jobs.js';
 import { registerLogs } from '../cli/commands/logs.js';
 import { registerStatus } from '../cli/commands/status.js';
 import { registerValidate } from '../cli/commands/validate.js';
@@ -15,5 +16,6 @@ export function createDeviceProgram(ctx: CliContext): Command {
     registerDeploy,
     registerStatus,
     registerLogs,
+    registerJobs,
   ]);
 }

@@ -32,9 +32,15 @@ export function selects(selectors: string[] | undefined, device: DeviceIdentity)
 /**
  * Every unit file this device should have for a release, by file name: services and
  * jobs not meant for this device are left out entirely. `once` jobs get a service (run
- * by the agent) but no timer.
+ * by the agent) but no timer; `release` is the commit whose directory `once: release` jobs
+ * run in.
  */
-export function desiredUnits(spec: PiotYaml, device: DeviceIdentity, root = '/'): UnitFiles {
+export function desiredUnits(
+  spec: PiotYaml,
+  device: DeviceIdentity,
+  root = '/',
+  release?: string,
+): UnitFiles {
   const paths: AppPaths = appPaths(spec.app, root);
   const units: UnitFiles = {};
   for (const [name, service] of Object.entries(spec.services ?? {})) {
@@ -43,7 +49,7 @@ export function desiredUnits(spec: PiotYaml, device: DeviceIdentity, root = '/')
   }
   for (const [name, job] of Object.entries(spec.jobs ?? {})) {
     if (!selects(job.devices, device)) continue;
-    units[unitName(spec.app, name)] = renderJobService(spec, name, job, paths);
+    units[unitName(spec.app, name)] = renderJobService(spec, name, job, paths, release);
     if (job.schedule) units[unitName(spec.app, name, 'timer')] = renderJobTimer(spec, name, job);
   }
   return units;

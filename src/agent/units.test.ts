@@ -52,18 +52,25 @@ describe('unit rendering', () => {
     expect(unit).not.toMatch(/TOKEN/);
   });
 
-  it('runs root services without User= and jobs as oneshots with their timeout', () => {
+  it('runs root services without User= and jobs as oneshots under the job runner', () => {
     expect(renderService(tricky, 'db', tricky.services!.db!, paths)).not.toMatch(/^User=/m);
     const job = renderJobService(tricky, 'backup', tricky.jobs!.backup!, paths);
     expect(job).toContain('Type=oneshot');
-    expect(job).toContain('TimeoutStartSec=1h 30min');
+    // The runner limits each attempt (1h30m = 5400 s) and retries; the unit has no start timeout.
+    expect(job).toContain(
+      "ExecStart=/usr/lib/piot/piot-job 0 5400 /bin/sh -c 'exec ./backup.sh'\n",
+    );
+    expect(job).not.toContain('TimeoutStartSec');
+    expect(job).toContain(
+      'ExecStopPost=+/usr/bin/node /usr/lib/piot/piot-agent.mjs job-done demo backup\n',
+    );
   });
 
   it('renders timers from cron with Persistent= and jitter', () => {
     const full = spec(COMPLETE_EXAMPLE);
     const timer = renderJobTimer(full, 'backup', full.jobs!.backup!);
     expect(timer).toContain(
-      'OnCalendar=*-*-* 03:00:00\nPersistent=true\nRandomizedDelaySec=5min\n',
+      'OnCalendar=*-*-* 03:00:00\nPersistent=true\nAccuracySec=1s\nRandomizedDelaySec=5min\n',
     );
     expect(timer).toContain('Unit=piot-weather-station-backup.service');
     const both = spec('version: 1\napp: a\njobs:\n  j: {run: x, schedule: "0 9 1 * mon"}\n');

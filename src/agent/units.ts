@@ -1,5 +1,5 @@
 import type { JobSpec, PiotYaml, ServiceSpec } from '../spec/schema.js';
-import { toSystemdTimespan } from '../spec/duration.js';
+import { parseDuration, toSystemdTimespan } from '../spec/duration.js';
 import { onCalendar } from '../spec/schedule.js';
 
 /** Where an app lives on the device (DESIGN.md, device layout). */
@@ -38,6 +38,16 @@ function execStart(run: string): string {
   return `/bin/sh -c ${unitValue(quoted).replace(/\$/g, '$$$$')}`;
 }
 
+/** Where the job runner and the agent are on a device (DESIGN.md: PioT's own programs). */
+export const JOB_RUNNER = '/usr/lib/piot/piot-job';
+export const AGENT_BUNDLE = '/usr/lib/piot/piot-agent.mjs';
+
+/** A job's command under PioT's runner: retries with back-off, a time limit per attempt. */
+function jobExecStart(job: JobSpec): string {
+  const limit = job.timeout ? Math.max(1, Math.ceil(parseDuration(job.timeout)! / 1000)) : 0;
+  return `${JOB_RUNNER} ${job.retries ?? 0} ${limit} ${execStart(job.run)}`;
+}
+
 function environment(...maps: (Record<string, string | number | boolean> | undefined)[]): string[] {
   const merged = new Map<string, string>();
   for (const map of maps) for (const [k, v] of Object.entries(map ?? {})) merged.set(k, String(v));
@@ -56,14 +66,16 @@ function serviceSection(
   name: string,
   body: ServiceSpec | JobSpec,
   paths: AppPaths,
+  exec: string,
+  workDir = `${paths.appDir}/current`,
 ): string[] {
   const user = body.user ?? 'app';
   const lines = ['[Service]'];
   if (user === 'app') lines.push(`User=${appUser(spec.app)}`, `Group=${appUser(spec.app)}`);
-  lines.push(`WorkingDirectory=${paths.appDir}/current`);
+  lines.push(`WorkingDirectory=${workDir}`);
   lines.push(...environment(spec.env, body.env));
   if (spec.secrets?.length) lines.push(`EnvironmentFile=-${paths.secretsDir}/${name}.env`);
-  lines.push(`ExecStart=${execStart(body.run)}`);
+  lines.push(`ExecStart=${exec}`);
   lines.push(`SyslogIdentifier=${spec.app}-${name}`);
   lines.push(`StateDirectory=piot/${spec.app}`, 'StateDirectoryMode=0750');
   // Hardening that ordinary apps do not notice: the OS is read-only, /tmp is private.
@@ -91,7 +103,7 @@ export function renderService(
     `Wants=${['network-online.target', ...deps].join(' ')}`,
     'StartLimitIntervalSec=0',
     '',
-    ...serviceSection(spec, name, service, paths),
+    ...serviceSection(spec, name, service, paths, execStart(service.run)),
     'Type=exec',
     `Restart=${restart}`,
     'RestartSec=2',
@@ -103,13 +115,20 @@ export function renderService(
   return lines.join('\n');
 }
 
-/** The oneshot unit that runs a job once (started by its timer or by `piot run`). */
+/**
+ * The oneshot unit that runs a job (started by its timer, the agent or `piot run`). A
+ * `once: release` job runs in its own release's directory, given as `release`: it runs
+ * before `current` points there.
+ */
 export function renderJobService(
   spec: PiotYaml,
   name: string,
   job: JobSpec,
   paths: AppPaths,
+  release?: string,
 ): string {
+  const workDir =
+    job.once === 'release' && release ? `${paths.appDir}/releases/${release}` : undefined;
   const lines = [
     `# Written by PioT for the app ${spec.app}. Do not edit: the next deploy replaces it.`,
     '[Unit]',
@@ -117,11 +136,12 @@ export function renderJobService(
     'After=network-online.target',
     'Wants=network-online.target',
     '',
-    ...serviceSection(spec, name, job, paths),
+    ...serviceSection(spec, name, job, paths, jobExecStart(job), workDir),
     'Type=oneshot',
+    // As root ("+"), whatever the job's user: records the run for `piot jobs` and the hub.
+    `ExecStopPost=+/usr/bin/node ${AGENT_BUNDLE} job-done ${spec.app} ${name}`,
+    '',
   ];
-  if (job.timeout) lines.push(`TimeoutStartSec=${toSystemdTimespan(job.timeout)}`);
-  lines.push('');
   return lines.join('\n');
 }
 
@@ -139,6 +159,8 @@ export function renderJobTimer(spec: PiotYaml, name: string, job: JobSpec): stri
     '[Timer]',
     ...onCalendar(job.schedule).map((expression) => `OnCalendar=${unitValue(expression)}`),
     'Persistent=true',
+    // systemd's default accuracy (1 min) would let a minutely job drift within its minute.
+    'AccuracySec=1s',
   ];
   if (job.jitter) lines.push(`RandomizedDelaySec=${toSystemdTimespan(job.jitter)}`);
   lines.push(`Unit=${unitName(spec.app, name)}`, '', '[Install]', 'WantedBy=timers.target', '');

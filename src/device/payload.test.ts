@@ -11,10 +11,11 @@ const payload = devicePayload();
 const source = (path: string) => payload.find((f) => f.path === path)!.source;
 
 describe('the device payload', () => {
-  it('installs the agent bundle, the bootstrap, the piot command and both units at their device paths', () => {
+  it('installs the agent bundle, the bootstrap, the job runner, the piot command and both units at their device paths', () => {
     expect(payload.map((f) => [f.path, f.mode.toString(8)])).toEqual([
       ['/usr/lib/piot/piot-agent.mjs', '644'],
       ['/usr/lib/piot/piot-bootstrap.sh', '755'],
+      ['/usr/lib/piot/piot-job', '755'],
       ['/usr/local/bin/piot', '755'],
       ['/usr/lib/systemd/system/piot-bootstrap.service', '644'],
       ['/usr/lib/systemd/system/piot-agent.service', '644'],
@@ -79,5 +80,33 @@ describe('the device payload', () => {
       .filter((line) => line.trim() && !/network-online|Failed to create/.test(line));
     expect(complaints).toEqual([]);
     expect(result.status).toBe(0);
+  });
+});
+
+describe('the job runner (piot-job)', () => {
+  const runner = source(DEVICE_PATHS.jobRunner);
+  const job = (...args: string[]) => spawnSync('sh', [runner, ...args], { encoding: 'utf8' });
+
+  it('retries a failing command with a pause, and exits with its last status', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'piot-job-'));
+    // Fails on the first attempt, succeeds on the second.
+    const flaky = `n=$(cat ${dir}/n 2>/dev/null || echo 0); echo $((n+1)) > ${dir}/n; [ $n -ge 1 ]`;
+    const ok = job('2', '0', 'sh', '-c', flaky);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe(
+      'piot-job: attempt 1 of 3\npiot-job: attempt 1 failed (exit 1)\npiot-job: retrying in 2s\n' +
+        'piot-job: attempt 2 of 3\npiot-job: attempt 2 succeeded\n',
+    );
+    const failed = job('0', '0', 'sh', '-c', 'exit 7');
+    expect(failed.status).toBe(7);
+    expect(failed.stdout).toBe('piot-job: attempt 1 of 1\npiot-job: attempt 1 failed (exit 7)\n');
+  });
+
+  it('stops an attempt at its time limit and reports it as timed out (exit 124)', () => {
+    const started = Date.now();
+    const slow = job('0', '1', 'sleep', '30');
+    expect(slow.status).toBe(124);
+    expect(slow.stdout).toBe('piot-job: attempt 1 of 1\npiot-job: attempt 1 timed out after 1s\n');
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -14,6 +14,7 @@ export interface PayloadFile {
 export const DEVICE_PATHS = {
   agent: '/usr/lib/piot/piot-agent.mjs',
   bootstrap: '/usr/lib/piot/piot-bootstrap.sh',
+  jobRunner: '/usr/lib/piot/piot-job',
   command: '/usr/local/bin/piot',
   // PioT's own units live with the packaged ones: /etc/systemd/system is for rendered app units.
   bootstrapUnit: '/usr/lib/systemd/system/piot-bootstrap.service',
@@ -34,6 +35,7 @@ export function devicePayload(root: string = packageRoot()): PayloadFile[] {
   return [
     { source: join(root, 'dist', 'piot-agent.mjs'), path: DEVICE_PATHS.agent, mode: 0o644 },
     { source: join(files, 'piot-bootstrap.sh'), path: DEVICE_PATHS.bootstrap, mode: 0o755 },
+    { source: join(files, 'piot-job'), path: DEVICE_PATHS.jobRunner, mode: 0o755 },
     { source: join(files, 'piot'), path: DEVICE_PATHS.command, mode: 0o755 },
     {
       source: join(files, 'piot-bootstrap.service'),

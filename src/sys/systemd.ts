@@ -13,6 +13,8 @@ export interface Systemd {
   enable(unit: string): Promise<void>;
   disable(unit: string): Promise<void>;
   start(unit: string): Promise<void>;
+  /** Starts a oneshot unit and waits for it to finish; true when it succeeded. */
+  runOnce(unit: string): Promise<boolean>;
   stop(unit: string): Promise<void>;
   restart(unit: string): Promise<void>;
   /** ActiveState and MainPID of a unit. */
@@ -52,6 +54,7 @@ export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
     enable: async (unit) => void (await systemctl('enable', '--quiet', unit)),
     disable: async (unit) => void (await systemctl('disable', '--quiet', unit)),
     start: async (unit) => void (await systemctl('start', '--no-block', unit)),
+    runOnce: async (unit) => (await run('systemctl', ['start', unit])).code === 0,
     stop: async (unit) => void (await systemctl('stop', unit)),
     restart: async (unit) => void (await systemctl('restart', '--no-block', unit)),
     async status(unit) {

@@ -148,7 +148,7 @@ export class VirtualPi {
       console: this.options.console === 'stdio' ? 'stdio' : 'file',
       consoleLog: this.consoleLog,
       qmpSocket: join(this.workDir, 'qmp.sock'),
-      clock: this.options.clock,
+      clock: this.clock ?? this.options.clock,
       raspberryPi: files.raspberryPi,
     };
     if (accel !== 'auto' || !tryKvm) {
@@ -349,9 +349,16 @@ export class VirtualPi {
     if (result.code !== 0) throw new Error(`scp ${local} → ${remote} failed: ${result.stderr}`);
   }
 
-  /** Cuts the power (no shutdown, unwritten guest data is lost) and switches it on again. */
-  async powerCut(): Promise<void> {
+  /** A guest clock set for the next power-on (the Pi was off until then). */
+  private clock: string | undefined;
+
+  /**
+   * Cuts the power (no shutdown, unwritten guest data is lost) and switches it on again;
+   * with `clock`, the guest wakes up at that time (ISO 8601, UTC), as after hours off.
+   */
+  async powerCut(options: { clock?: string } = {}): Promise<void> {
     await this.kill();
+    if (options.clock) this.clock = options.clock;
     // Like a real power cycle, the next boot rereads everything from the disk.
     await this.boot(this.accel);
   }

@@ -1,18 +1,19 @@
-import { join } from 'node:path';
+import { basename } from 'node:path';
+import { devicePayload } from '../../src/device/payload.js';
 import type { VirtualPi } from '../../src/vm/machine.js';
 
-const root = join(import.meta.dirname, '..', '..');
-
-/** Installs the agent as first boot would (bundle, `piot` command, unit) and writes the device file. */
+/**
+ * Installs PioT's device payload as first boot would (agent bundle, `piot` command, job
+ * runner, units) and writes the device file; the bootstrap is not enabled.
+ */
 export async function installAgent(vm: VirtualPi, deviceFile: string): Promise<void> {
-  await vm.copyTo(join(root, 'dist/piot-agent.mjs'), '/tmp/piot-agent.mjs');
-  await vm.copyTo(join(root, 'src/device/files/piot-agent.service'), '/tmp/piot-agent.service');
-  await vm.copyTo(join(root, 'src/device/files/piot'), '/tmp/piot');
+  const payload = devicePayload();
+  for (const f of payload) await vm.copyTo(f.source, `/tmp/${basename(f.path)}`);
   await vm.sh(
     [
-      'sudo install -D -m 0644 /tmp/piot-agent.mjs /usr/lib/piot/piot-agent.mjs',
-      'sudo install -D -m 0755 /tmp/piot /usr/local/bin/piot',
-      'sudo install -D -m 0644 /tmp/piot-agent.service /usr/lib/systemd/system/piot-agent.service',
+      ...payload.map(
+        (f) => `sudo install -D -m ${f.mode.toString(8)} /tmp/${basename(f.path)} ${f.path}`,
+      ),
       'sudo install -d -m 0755 /etc/piot',
       'sudo tee /etc/piot/device.yaml >/dev/null',
       'sudo systemctl daemon-reload',
