@@ -8,6 +8,7 @@ import {
   type StaticIpv4,
   type WifiNetwork,
 } from './network.js';
+import { DEVICE_NAME } from '../spec/device.js';
 
 /** Everything `piot image configure` writes for one device, checked. */
 export interface DeviceSettings {
@@ -58,7 +59,6 @@ export interface SettingsIo {
   timeZones: readonly string[];
 }
 
-const DEVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const TAG = /^[a-z0-9][a-z0-9_-]{0,39}$/;
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 const RESERVED_USERS = new Set([

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 
-const DEVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A device name: a hostname label (lowercase letters, digits, "-"). */
+export const DEVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
  * The schema of `/etc/piot/device.yaml`: who this device is and what it follows. Written by

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-
-const DEVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+import { DEVICE_NAME } from './device.js';
 
 /** The schema of `.piot/fleet.yaml`: devices, their tags and public keys. */
 export const fleetSchema = z

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-
-const DEVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+import { DEVICE_NAME } from './device.js';
 
 /**
  * The schema of a provisioning file (`piot image configure --from FILE`): the same settings

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { readBootFiles } from '../../src/vm/boot-files.js';
 import { VirtualPi } from '../../src/vm/machine.js';
 import { run } from '../../src/sys/process.js';
+import { ssh } from '../../src/sys/ssh.js';
 import { BOOT_TIMEOUT_MS, image } from './harness.js';
 import { startHostServices, type HostServices } from './host-services.js';
 
@@ -116,18 +117,7 @@ describe.each([
         new RegExp(`^kitchen-${release}\\nada\\nada .*\\bsudo\\b`),
       );
       // The second key and the password log in too.
-      const second = await run('ssh', [
-        ...['-i', join(dir, 'key2'), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes'],
-        ...[
-          '-o',
-          'StrictHostKeyChecking=no',
-          '-o',
-          'UserKnownHostsFile=/dev/null',
-          '-o',
-          'LogLevel=ERROR',
-        ],
-        ...['-p', String(vm.sshPort), 'ada@127.0.0.1', 'id -un'],
-      ]);
+      const second = await ssh({ port: vm.sshPort, user: 'ada', key: join(dir, 'key2') }, 'id -un');
       expect(second.stdout.trim()).toBe('ada');
       expect(await passwordLogin(vm.sshPort, 'ada', PASSWORD)).toBe('ada');
       expect(await passwordLogin(vm.sshPort, 'ada', 'wrong-password')).toMatch(/^failed/);

@@ -224,17 +224,9 @@ With --device (or --from), the card gets a configured copy of IMAGE, made in $TM
           if (scratch) await rm(scratch, { recursive: true, force: true });
         }
         if (options.json) {
-          const {
-            target: path,
-            bytesWritten,
-            imageSize,
-            skipped,
-            sha256,
-            verified,
-            seconds,
-          } = result;
+          const { bytesWritten, imageSize, skipped, sha256, verified, seconds } = result;
           const data = {
-            target: path,
+            target: result.target,
             bytesWritten,
             imageSize,
             skipped,
