@@ -205,7 +205,13 @@ export class VirtualPi {
     if (this.expectingExit || this.stopped || this.qemu !== qemu) return;
     this.restarting = (async () => {
       const tail = await this.consoleTail();
-      if (/reboot: Restarting system/.test(tail)) {
+      // The kernel's last line can be lost: newer kernels (trixie's 6.12) print to the serial
+      // console from a thread that a reset may not wait for. systemd's lines come earlier.
+      if (
+        /reboot: Restarting system|systemd-shutdown\[\d+\]: Rebooting|Reached target reboot\.target/.test(
+          tail,
+        )
+      ) {
         (this.options.log ?? (() => undefined))(
           'guest rebooted; booting again from the boot partition',
         );
