@@ -48,6 +48,19 @@ export const deviceFileSchema = z
       .startsWith('/', { error: 'must be an absolute path' })
       .optional()
       .meta({ description: 'SSH key for a private repository (root-only file).' }),
+    metrics: z
+      .union([
+        z.literal(false),
+        z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+          error: 'is not HOST:PORT (or false)',
+        }),
+      ])
+      .optional()
+      .meta({
+        description:
+          'Where the agent serves /metrics in Prometheus format: HOST:PORT, or false for nowhere (default 127.0.0.1:9101, this device only; 0.0.0.0:9101 lets a Prometheus server scrape it).',
+        examples: ['0.0.0.0:9101'],
+      }),
     hub: z
       .strictObject({ url: z.url({ protocol: /^https?$/ }) })
       .optional()

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { runAgent } from '../../agent/agent.js';
+import { loadDeviceFile } from '../../agent/config.js';
 import { sync, targetCommit } from '../../agent/deploy.js';
+import { startAgentMetrics } from '../../agent/metrics-endpoint.js';
 import { UserError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { addDeviceOptions, deviceDeps, type DeviceOptions } from '../device-options.js';
@@ -28,7 +30,17 @@ Examples:
     .action(async (options: DeviceOptions & { once?: boolean }) => {
       const log = (message: string) => ctx.err(`${message}\n`);
       const { deps, pollMs } = await deviceDeps(options, log);
-      await runAgent(deps, { pollMs, once: options.once, out: (line) => ctx.out(`${line}\n`) });
+      const metrics = options.once
+        ? undefined
+        : await startAgentMetrics(
+            options.repo ? undefined : (await loadDeviceFile(options.config)).metrics,
+            log,
+          );
+      try {
+        await runAgent(deps, { pollMs, once: options.once, out: (line) => ctx.out(`${line}\n`) });
+      } finally {
+        await metrics?.close();
+      }
     });
 
   addDeviceOptions(
