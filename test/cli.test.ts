@@ -160,3 +160,89 @@ describe('piot CLI', () => {
     expect(piot(['validate', 'examples/distributed']).stdout).toMatch(/3 devices/);
   });
 });
+
+describe('piot secrets', () => {
+  const VALUE = 'hunter2-Zq8v-never-print-me';
+  const secretsRepo = async () => {
+    const { generateX25519Identity, identityToRecipient } = await import('age-encryption');
+    const dir = tempRepo();
+    const keyFile = join(tempRepo(), 'age.key');
+    const kitchen = await generateX25519Identity();
+    const hall = await generateX25519Identity();
+    writeFileSync(join(dir, '.piot.yaml'), 'version: 1\napp: demo\nsecrets: [API_TOKEN]\n');
+    mkdirSync(join(dir, '.piot'));
+    writeFileSync(
+      join(dir, '.piot/fleet.yaml'),
+      `version: 1\ndevices:\n  kitchen: {tags: [sensors], age: ${await identityToRecipient(kitchen)}}\n  hall: {age: ${await identityToRecipient(hall)}}\n`,
+    );
+    const run = (args: string[], input = '') => {
+      const result = spawnSync(process.execPath, [join(root, 'dist/piot.js'), 'secrets', ...args], {
+        cwd: dir,
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1', PIOT_AGE_KEY_FILE: keyFile },
+      });
+      return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+    };
+    return { dir, keyFile, kitchen, hall, run };
+  };
+
+  it('set --stdin encrypts for the selected devices without printing the value', async () => {
+    const { Decrypter, armor } = await import('age-encryption');
+    const repo = await secretsRepo();
+    const result = repo.run(
+      ['set', 'API_TOKEN', '--devices', 'tag:sensors', '--stdin'],
+      `${VALUE}\n`,
+    );
+    expect(result.stderr).toMatch(/note: made your operator key .*age\.key/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/✓ set API_TOKEN: readable by kitchen \(tag:sensors\)/);
+    expect(result.stdout + result.stderr).not.toContain(VALUE);
+    expect(existsSync(repo.keyFile)).toBe(true);
+    const text = readFileSync(join(repo.dir, '.piot/secrets/API_TOKEN.yaml'), 'utf8');
+    expect(text).not.toContain(VALUE);
+    const decrypt = async (identity: string) => {
+      const d = new Decrypter();
+      d.addIdentity(identity);
+      return d.decrypt(armor.decode((parse(text) as { value: string }).value), 'text');
+    };
+    // One final newline is dropped, as `echo` adds it.
+    await expect(decrypt(repo.kitchen)).resolves.toBe(VALUE);
+    await expect(decrypt(repo.hall)).rejects.toThrow();
+  });
+
+  it('ls --json lists recipients and staleness, never the value', async () => {
+    const repo = await secretsRepo();
+    expect(repo.run(['set', 'API_TOKEN'], VALUE).code).toBe(0);
+    const result = repo.run(['ls', '--json']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain(VALUE);
+    expect(result.stdout).not.toContain('AGE-SECRET-KEY');
+    const data = JSON.parse(result.stdout) as {
+      secrets: { name: string; status: string; devices: string[]; used: boolean }[];
+    };
+    expect(data.secrets).toEqual([
+      expect.objectContaining({
+        name: 'API_TOKEN',
+        status: 'ok',
+        devices: ['hall', 'kitchen'],
+        used: true,
+        selectors: null,
+      }),
+    ]);
+  });
+
+  it('rejects an empty value and a bad name with a message and no stack', async () => {
+    const repo = await secretsRepo();
+    const empty = repo.run(['set', 'API_TOKEN', '--stdin'], '');
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/^error: the value of API_TOKEN is empty; nothing was written/);
+    const bad = repo.run(['set', 'api_token'], VALUE);
+    expect(bad.stderr).toMatch(
+      /error: "api_token" is not a secret name.*\nhint: did you mean API_TOKEN\?/,
+    );
+    expect(bad.stderr + empty.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(join(repo.dir, '.piot/secrets'))).toBe(false);
+    expect(repo.run(['set', '--help']).stdout).toMatch(/Examples:\n\s+piot secrets set/);
+  });
+});

@@ -189,6 +189,52 @@ describe('piot image configure', () => {
     expect(await readFile(join(boot, 'piot', 'device.yaml'), 'utf8')).toContain('name: kitchen');
   });
 
+  it("gives a private repository's deploy key and its server's host key to the device", async () => {
+    const boot = join(dir, 'bootfs-private');
+    await mkdir(boot, { recursive: true });
+    await writeFile(join(boot, 'cmdline.txt'), 'console=tty1 root=PARTUUID=1-02 rootwait\n');
+    await writeFile(join(boot, 'config.txt'), '[all]\n');
+    const hostKey = (await readFile(join(dir, 'k1.pub'), 'utf8')).trim();
+    await writeFile(
+      join(dir, 'keyscan'),
+      `# git.example.com:2222 SSH-2.0\n[git.example.com]:2222 ${hostKey}\n`,
+    );
+    const result = await cli([
+      ...['image', 'configure', boot, '--device', 'kitchen', '--no-fleet'],
+      ...['--repo', 'ssh://git@git.example.com:2222/app.git', '--deploy-key', join(dir, 'k1')],
+      ...['--repo-host-key-file', join(dir, 'keyscan')],
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const piot = (name: string) => readFile(join(boot, 'piot', name), 'utf8');
+    expect(parse(await piot('device.yaml'))).toMatchObject({
+      deploy_key: '/etc/piot/identity/deploy_key',
+    });
+    expect(await piot('identity/deploy_key')).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
+    expect(await piot('known_hosts')).toBe(
+      `# Written by piot image configure --repo-host-key.\n[git.example.com]:2222 ${hostKey}\n`,
+    );
+    const manifest = await piot('manifest');
+    expect(manifest).toContain('600 /etc/piot/identity/deploy_key identity/deploy_key\n');
+    expect(manifest).toContain('644 /etc/piot/known_hosts known_hosts\n');
+
+    // The same from a provisioning file.
+    await writeFile(
+      join(dir, 'private.yaml'),
+      `version: 1\ndevice: hall\nrepo: ssh://git@git.example.com:2222/app.git\ndeploy_key: ${join(dir, 'k1')}\nrepo_host_keys: ["[git.example.com]:2222 ${hostKey}"]\n`,
+    );
+    const fromFile = await cli([
+      'image',
+      'configure',
+      boot,
+      '--from',
+      join(dir, 'private.yaml'),
+      '--no-fleet',
+    ]);
+    expect(fromFile.stderr).toBe('');
+    expect(await piot('known_hosts')).toContain(`[git.example.com]:2222 ${hostKey}\n`);
+  });
+
   it('configures an .img.xz into --out and leaves the .xz alone', async () => {
     const xz = join(dir, 'compressed.img.xz');
     await run('sh', ['-c', `xz -T1 -0 -c ${base} > ${xz}`]);
@@ -322,6 +368,11 @@ describe('piot image configure refuses bad input and leaves the image byte for b
       name: 'a bad device name',
       args: ['--device', 'Kitchen_1'],
       error: /--device "Kitchen_1" is not a hostname/,
+    },
+    {
+      name: 'a host key that is not a known_hosts line',
+      args: ['--repo-host-key', 'github.com ssh-ed25519 AAAA-not-base64'],
+      error: /the ssh-ed25519 key for github\.com is not valid base64 of one/,
     },
     {
       name: 'an unknown time zone',

@@ -5,7 +5,8 @@ const target = process.env.UPLOAD_URL;
 const res = await fetch(`http://127.0.0.1:${process.env.PORT ?? 8080}/`);
 const readings = await res.json();
 if (!target) {
-  console.log(`upload: ${readings.length} readings ready (no UPLOAD_URL set)`);
+  const auth = token ? 'API_TOKEN set' : 'no API_TOKEN';
+  console.log(`upload: ${readings.length} readings ready, ${auth} (no UPLOAD_URL set)`);
 } else {
   if (!token) throw new Error('API_TOKEN is not set');
   const sent = await fetch(target, {

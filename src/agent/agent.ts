@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
 import { deployOnce, recover, type DeployDeps, type DeployOutcome } from './deploy.js';
@@ -42,8 +43,15 @@ export function describeOutcome(outcome: DeployOutcome): string {
       return `commit ${short(outcome.commit)} failed: ${outcome.reason.split('\n')[0]}; the running release stays`;
     case 'rolled-back':
       return `commit ${short(outcome.commit)} rolled back to ${short(outcome.to)}: ${outcome.reason.split('\n')[0]}`;
-    case 'deployed':
-      return `deployed ${short(outcome.commit)} (${outcome.steps} steps, healthy in ${(outcome.healthyMs / 1000).toFixed(1)} s)`;
+    case 'deployed': {
+      const network =
+        outcome.network?.result === 'reverted'
+          ? `; network change reverted: ${outcome.network.reason ?? ''}`
+          : outcome.network?.result === 'applied'
+            ? '; network change applied'
+            : '';
+      return `deployed ${short(outcome.commit)} (${outcome.steps} steps, healthy in ${(outcome.healthyMs / 1000).toFixed(1)} s)${network}`;
+    }
   }
 }
 
@@ -83,6 +91,8 @@ export async function runAgent(
         options.out(describeOutcome(record.outcome));
       } catch (error) {
         record.error = error instanceof Error ? error.message : String(error);
+        // An expected failure (the deploy key refused, a changed host key) says what to do.
+        if (error instanceof UserError && error.hint) record.error += ` (hint: ${error.hint})`;
         if (options.once) throw error;
         deps.log(`deploy cycle failed: ${record.error}; trying again at the next poll`);
       }

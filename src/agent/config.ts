@@ -8,6 +8,12 @@ import { validateDeviceFile } from '../spec/validate.js';
 /** Where the device file lives on a Pi (DESIGN.md, device layout). */
 export const DEVICE_FILE = '/etc/piot/device.yaml';
 
+/**
+ * The SSH host keys a device trusts for its repository: written by `piot image configure
+ * --repo-host-key`, or by ssh pinning the first key it sees. A fixed path, not a setting.
+ */
+export const KNOWN_HOSTS = '/etc/piot/known_hosts';
+
 /** What the agent follows, from the device file. */
 export interface AgentConfig {
   device: string;

@@ -1,11 +1,21 @@
-import { existsSync, mkdtempSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { upstream } from '../../test/support/upstream.js';
 import { createGit } from '../sys/git.js';
 import type { Systemd } from '../sys/systemd.js';
+import { ageDevice, secretFileText } from '../../test/support/secrets.js';
 import { deployOnce, recover, rollback, type DeployDeps } from './deploy.js';
+import { releaseConfigOnDisk } from './release.js';
+import { writeSecretEnv } from './secrets.js';
 import { loadState } from './state.js';
 
 /**
@@ -327,5 +337,75 @@ describe('one-off jobs in a deploy', () => {
     });
     await deployOnce(t.deps);
     expect(t.fake.runs).toHaveLength(2);
+  });
+
+  it('restarts only the services whose secrets changed; a secret not for this device keeps the release', async () => {
+    const t = setup();
+    const kitchen = await ageDevice('kitchen');
+    const garage = await ageDevice('garage');
+    t.deps.ageKeyFile = join(t.work, 'age.key');
+    writeFileSync(t.deps.ageKeyFile, `${kitchen.key}\n`);
+    const withSecret = spec('node web.js', 'secrets: [API_TOKEN]\n').replace(
+      '    run: node worker.js\n',
+      '    run: node worker.js\n    secrets: []\n',
+    );
+    const secretsDir = join(t.work, 'run/piot/demo/secrets');
+    // What each unit's ExecStartPre= does when the (simulated) systemd starts it.
+    const started = async (name: string) => {
+      const dir = join(t.work, 'opt/piot/apps/demo/current');
+      const config = await releaseConfigOnDisk(dir);
+      if (!config.ok) throw new Error(config.problems.join('\n'));
+      await writeSecretEnv(
+        { dir, spec: config.spec, name },
+        { name: 'kitchen', ageKeyFile: t.deps.ageKeyFile! },
+        secretsDir,
+      );
+    };
+    const pid = (unit: string) => t.fake.live.get(`piot-demo-${unit}.service`)?.pid;
+
+    t.up.commit({
+      '.piot.yaml': withSecret,
+      '.piot/secrets/API_TOKEN.yaml': await secretFileText('one', [kitchen]),
+    });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed' });
+    expect(t.fake.files['piot-demo-web.service']).toMatch(
+      /^ExecStartPre=\+\/usr\/bin\/node \/usr\/lib\/piot\/piot-agent.mjs secrets-env demo web .*\/opt\/piot\/apps\/demo\/current$/m,
+    );
+    expect(t.fake.files['piot-demo-worker.service']).not.toMatch(/secrets-env|EnvironmentFile/);
+    expect(Object.values(t.fake.files).join('\n')).not.toContain('one');
+    await started('web');
+    expect(readFileSync(join(secretsDir, 'web.env'), 'utf8')).toBe('API_TOKEN="one"\n');
+    const before = { web: pid('web'), worker: pid('worker') };
+
+    const changed = t.up.commit({
+      '.piot/secrets/API_TOKEN.yaml': await secretFileText('two', [kitchen]),
+    });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: changed });
+    expect(pid('web')).not.toBe(before.web);
+    expect(pid('worker')).toBe(before.worker);
+    await started('web');
+    expect(readFileSync(join(secretsDir, 'web.env'), 'utf8')).toBe('API_TOKEN="two"\n');
+
+    // Encrypted for another device only: the deploy fails, naming the secret; nothing changes.
+    const units = { ...t.fake.files };
+    const running = { web: pid('web'), worker: pid('worker') };
+    const notForUs = t.up.commit({
+      '.piot/secrets/API_TOKEN.yaml': await secretFileText('three', [garage], ['garage']),
+      'web.js': '2',
+    });
+    const outcome = await deployOnce(t.deps);
+    expect(outcome).toMatchObject({ result: 'failed', commit: notForUs });
+    if (outcome.result !== 'failed') throw new Error('unreachable');
+    expect(outcome.reason).toMatch(/secret API_TOKEN is not encrypted for device kitchen/);
+    expect(t.fake.files).toEqual(units);
+    expect({ web: pid('web'), worker: pid('worker') }).toEqual(running);
+    expect(t.current()).toBe(`releases/${changed}`);
+    expect((await t.state()).badCommits).toEqual([notForUs]);
+
+    // A release without secrets leaves none behind in /run.
+    t.up.commit({ '.piot.yaml': spec('node web.js') });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed' });
+    expect(t.fake.files['piot-demo-web.service']).not.toMatch(/secrets-env/);
+    expect(readdirSync(secretsDir)).toEqual([]);
   });
 });

@@ -11,6 +11,16 @@ import { runHealthCheck } from './health-check.js';
 import { describePlan, planDeploy, type Step, type UnitFiles } from './plan.js';
 import { releaseConfig, releaseConfigOnDisk } from './release.js';
 import { desiredUnits, deviceIdentity } from './render.js';
+import {
+  AGE_KEY_FILE,
+  changedSecretEnvs,
+  pruneSecretEnvs,
+  releaseSecretEnvs,
+  SecretError,
+} from './secrets.js';
+import { deployNetwork, recoverNetworkState } from './network/deploy.js';
+import { desiredNetwork, type Keyfiles } from './network/render.js';
+import type { NetworkDeps } from './network/trial.js';
 import { runSetup } from './setup.js';
 import { loadState, saveState, withEvent, type AgentState } from './state.js';
 import { appPaths, appUser, unitName } from './units.js';
@@ -32,12 +42,23 @@ export interface DeployDeps {
   health?: Partial<HealthDeps>;
   /** Makes everything written so far durable (default: sync(1)). */
   sync?: () => Promise<void>;
+  /** The device's age identity for secrets (default /etc/piot/identity/age.key). */
+  ageKeyFile?: string;
+  /** Replaces parts of the network trial: NetworkManager, the check, the clock (tests). */
+  network?: Partial<NetworkDeps>;
 }
 
 /** What a cycle did. */
 export type DeployOutcome =
   | { result: 'up-to-date'; commit: string }
-  | { result: 'deployed'; commit: string; steps: number; healthyMs: number }
+  | {
+      result: 'deployed';
+      commit: string;
+      steps: number;
+      healthyMs: number;
+      /** Set when the release changed the network: kept, or reverted (the release stays). */
+      network?: { result: 'applied' | 'reverted'; reason?: string };
+    }
   | { result: 'invalid'; commit: string; problems: string[] }
   | { result: 'bad'; commit: string }
   | { result: 'failed'; commit: string; reason: string }
@@ -144,6 +165,8 @@ async function restore(
  */
 export async function recover(deps: DeployDeps): Promise<AgentState> {
   let state = await loadState(deps.statePath, deps.log);
+  // First: a network change never confirmed would keep the device off its repository.
+  state = await recoverNetworkState(deps, state);
   if (state.pending) {
     const { commit, from, app } = state.pending;
     deps.log(`deploy of ${short(commit)} was interrupted; returning to ${short(from)}`);
@@ -245,6 +268,36 @@ export async function runDeviceJobs(
   return next;
 }
 
+/**
+ * Decrypts the secrets the release's units on this device need (a SecretError when one
+ * cannot be) and returns the units whose secrets differ from what they started with.
+ */
+async function secretsToRestart(
+  deps: DeployDeps,
+  spec: PiotYaml,
+  units: UnitFiles,
+  releaseDir: string,
+): Promise<{ restart: string[]; names: string[]; network: Keyfiles }> {
+  const names = [...Object.keys(spec.services ?? {}), ...Object.keys(spec.jobs ?? {})].filter(
+    (name) => units[unitName(spec.app, name)] !== undefined,
+  );
+  const envs = await releaseSecretEnvs(spec, names, releaseDir, {
+    name: deps.device,
+    ageKeyFile: deps.ageKeyFile ?? AGE_KEY_FILE,
+  });
+  const changed = await changedSecretEnvs(envs, appPaths(spec.app, deps.root).secretsDir);
+  // Wi-Fi passphrases given as secrets are decrypted now, so a missing one changes nothing.
+  const network = await desiredNetwork(spec, releaseDir, {
+    name: deps.device,
+    ageKeyFile: deps.ageKeyFile ?? AGE_KEY_FILE,
+  });
+  return {
+    restart: changed.map((name) => unitName(spec.app, name)),
+    names: [...envs.keys()],
+    network,
+  };
+}
+
 /** Deletes releases beyond the newest `keep` good ones (the running one always stays). */
 async function pruneReleases(appDir: string, state: AgentState, keep: number): Promise<void> {
   const keepSet = new Set([...state.history.slice(-keep), state.current]);
@@ -335,6 +388,23 @@ export async function deployCommit(
   }
 
   const units = desiredUnits(spec, deviceIdentity(deps.device, fleet), deps.root, commit);
+  const secrets = await secretsToRestart(deps, spec, units, release).catch((error: unknown) => {
+    if (error instanceof SecretError) return error;
+    throw error;
+  });
+  if (secrets instanceof SecretError) {
+    log(`commit ${short(commit)}: ${secrets.message}`);
+    state = withEvent(
+      {
+        ...state,
+        pending: undefined,
+        badCommits: [...state.badCommits.filter((c) => c !== commit), commit].slice(-MAX_BAD),
+      },
+      { at: now(), commit, kind: 'failed', reason: secrets.message },
+    );
+    await saveState(deps.statePath, state);
+    return { result: 'failed', commit, reason: secrets.message };
+  }
   const installed = await installedUnits(deps, [spec.app, state.app]);
   if (Object.values(units).some((u) => u.includes(`User=${appUser(spec.app)}`)))
     await ensureSystemUser(appUser(spec.app));
@@ -353,9 +423,14 @@ export async function deployCommit(
     return { result: 'failed', commit, reason: migration };
   }
   const codeChanged = from ? await git.codeChanged(from, commit).catch(() => true) : true;
-  const steps = planDeploy({ commit: from, units: installed }, { commit, units, codeChanged });
+  const steps = planDeploy(
+    { commit: from, units: installed },
+    { commit, units, codeChanged, restart: secrets.restart },
+  );
   log(`deploying ${short(commit)}:\n${describePlan(steps)}`);
   await apply(deps, spec.app, steps);
+  // Secrets of services and jobs that no longer get them (removed, or not for this device).
+  await pruneSecretEnvs(paths.secretsDir, secrets.names);
 
   const gate = await healthGate(gatedServices(spec, units), healthDeps(deps, spec, release));
   if (gate.healthy) {
@@ -376,7 +451,13 @@ export async function deployCommit(
     await pruneReleases(paths.appDir, state, spec.deploy?.keep_releases ?? 3);
     state = await runDeviceJobs(deps, state, spec, units);
     log(`${short(commit)} is healthy after ${(gate.ms / 1000).toFixed(1)} s`);
-    return { result: 'deployed', commit, steps: steps.length, healthyMs: gate.ms };
+    const before = state.network;
+    state = await deployNetwork(deps, state, { spec, commit, desired: secrets.network });
+    const network =
+      state.network !== before && state.network
+        ? { result: state.network.result, reason: state.network.reason }
+        : undefined;
+    return { result: 'deployed', commit, steps: steps.length, healthyMs: gate.ms, network };
   }
 
   log(`${short(commit)} failed its health gate:\n${gate.reason}`);

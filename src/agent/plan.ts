@@ -14,6 +14,8 @@ export interface Desired {
   units: UnitFiles;
   /** Services whose code changed between the two commits (not only their unit). */
   codeChanged: boolean;
+  /** Long-running units to restart although their unit is unchanged (their secrets changed). */
+  restart?: string[];
 }
 
 /** One thing to do to the OS; `applyStep` maps each action to systemd and the file system. */
@@ -72,7 +74,8 @@ export function planDeploy(installed: Installed, desired: Desired): Step[] {
     // A service restarts when its unit changed, or when the release's code did; timers
     // only when their own unit changed (their job runs the new code on its next run).
     const codeMatters = newCommit && desired.codeChanged && unit.endsWith('.service');
-    if (changed.includes(unit) || codeMatters) steps.push({ action: 'restart', unit });
+    if (changed.includes(unit) || codeMatters || desired.restart?.includes(unit))
+      steps.push({ action: 'restart', unit });
   }
   return steps;
 }

@@ -5,6 +5,8 @@ import { registerAgent } from '../cli/commands/agent.js';
 import { registerDeploy } from '../cli/commands/deploy.js';
 import { registerJobs } from '../cli/commands/jobs.js';
 import { registerLogs } from '../cli/commands/logs.js';
+import { registerNetwork } from '../cli/commands/network.js';
+import { registerSecretsEnv } from '../cli/commands/secrets-env.js';
 import { registerStatus } from '../cli/commands/status.js';
 import { registerValidate } from '../cli/commands/validate.js';
 
@@ -17,5 +19,7 @@ export function createDeviceProgram(ctx: CliContext): Command {
     registerStatus,
     registerLogs,
     registerJobs,
+    registerNetwork,
+    registerSecretsEnv,
   ]);
 }

@@ -36,12 +36,22 @@ export const agentStateSchema = z.object({
   onceDone: z.record(z.string(), z.string()).default({}),
   /** The last deploy's outcome, for `piot status`. */
   lastDeploy: deployEvent.optional(),
+  /** The last change of the release's `network:` section and whether it was kept. */
+  network: z
+    .object({
+      result: z.enum(['applied', 'reverted']),
+      at: z.string(),
+      commit: z.string(),
+      reason: z.string().optional(),
+    })
+    .optional(),
   /** Recent deploy events, newest last, for the hub (bounded). */
   events: z.array(deployEvent).default([]),
 });
 
 export type AgentState = z.output<typeof agentStateSchema>;
 export type DeployEvent = z.output<typeof deployEvent>;
+export type NetworkOutcome = NonNullable<AgentState['network']>;
 
 const MAX_EVENTS = 200;
 

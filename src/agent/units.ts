@@ -1,6 +1,7 @@
 import type { JobSpec, PiotYaml, ServiceSpec } from '../spec/schema.js';
 import { parseDuration, toSystemdTimespan } from '../spec/duration.js';
 import { onCalendar } from '../spec/schedule.js';
+import { secretEnv } from './secrets.js';
 
 /** Where an app lives on the device (DESIGN.md, device layout). */
 export interface AppPaths {
@@ -74,7 +75,14 @@ function serviceSection(
   if (user === 'app') lines.push(`User=${appUser(spec.app)}`, `Group=${appUser(spec.app)}`);
   lines.push(`WorkingDirectory=${workDir}`);
   lines.push(...environment(spec.env, body.env));
-  if (spec.secrets?.length) lines.push(`EnvironmentFile=-${paths.secretsDir}/${name}.env`);
+  if (secretEnv(spec, body).size > 0) {
+    // The agent writes the secrets (root-only, tmpfs) just before each start, from the
+    // release it starts; systemd reads the file after ExecStartPre= and before ExecStart=.
+    lines.push(`EnvironmentFile=-${paths.secretsDir}/${name}.env`);
+    lines.push(
+      `ExecStartPre=+/usr/bin/node ${AGENT_BUNDLE} secrets-env ${spec.app} ${name} ${workDir}`,
+    );
+  }
   lines.push(`ExecStart=${exec}`);
   lines.push(`SyslogIdentifier=${spec.app}-${name}`);
   lines.push(`StateDirectory=piot/${spec.app}`, 'StateDirectoryMode=0750');

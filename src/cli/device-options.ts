@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { agentConfig, DEVICE_FILE, loadDeviceFile } from '../agent/config.js';
+import { agentConfig, DEVICE_FILE, KNOWN_HOSTS, loadDeviceFile } from '../agent/config.js';
 import type { DeployDeps, Follow } from '../agent/deploy.js';
 import { createGit } from '../sys/git.js';
 import { createSystemd } from '../sys/systemd.js';
@@ -73,20 +73,15 @@ export async function deviceDeps(
     throw new UserError(`--interval ${options.interval} is not a duration of 1s or more`, {
       exitCode: 2,
     });
-  const env: NodeJS.ProcessEnv = {};
-  if (file?.deployKey) {
-    env.GIT_SSH_COMMAND = [
-      'ssh',
-      `-i ${file.deployKey}`,
-      '-o IdentitiesOnly=yes',
-      '-o StrictHostKeyChecking=accept-new',
-      '-o UserKnownHostsFile=/etc/piot/identity/known_hosts',
-    ].join(' ');
-  }
   return {
     pollMs,
     deps: {
-      git: createGit({ url: repo, mirror: options.mirror, env }),
+      // The device's repository over SSH: its deploy key, and host keys pinned in a fixed file.
+      git: createGit({
+        url: repo,
+        mirror: options.mirror,
+        ...(file ? { ssh: { key: file.deployKey, knownHosts: KNOWN_HOSTS } } : {}),
+      }),
       systemd: createSystemd(options.unitDir),
       device,
       follow,

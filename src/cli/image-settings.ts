@@ -13,6 +13,7 @@ import { formatProblem } from '../spec/problem.js';
 import { readUserFile } from '../sys/fs.js';
 import { isXz, xzDecompress } from '../sys/xz.js';
 import { colors, type CliContext } from './context.js';
+import { promptHidden, readStdin, withoutFinalNewline } from './prompt.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -23,12 +24,6 @@ export interface DeviceSettingsOptions extends ConfigureFlags {
   fleet: boolean;
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** The password as a SHA-512 crypt hash: from stdin, a prompt on a terminal, or none. */
 async function passwordHash(
   options: DeviceSettingsOptions,
@@ -37,13 +32,13 @@ async function passwordHash(
   if (options.passwordHash || !options.user) return options.passwordHash;
   let password: string | undefined;
   if (options.passwordStdin) {
-    password = (await readStdin()).replace(/\r?\n$/, '');
+    password = withoutFinalNewline(await readStdin());
     if (!password) throw new UserError('--password-stdin: stdin was empty');
   } else if (process.stdin.isTTY) {
-    const { default: prompt } = await import('@inquirer/password');
-    password = await prompt({ message: `Password for ${options.user}`, mask: '*' });
-    const again = await prompt({ message: 'Again', mask: '*' });
-    if (password !== again) throw new UserError('the passwords differ; nothing was written');
+    password = await promptHidden(`Password for ${options.user}`, {
+      confirm: true,
+      what: 'passwords',
+    });
   } else {
     ctx.err(
       `note: no password for ${options.user}: SSH keys only (--password-stdin or --password-hash to set one)\n`,
@@ -211,6 +206,12 @@ export function addDeviceSettingsOptions(command: Command): Command {
     .option('--branch <name>', 'the branch to follow (default main)')
     .option('--ref <pattern>', 'follow the newest tag matching this pattern instead (e.g. "v*")')
     .option('--deploy-key <file>', 'private SSH key for a private repository')
+    .option(
+      '--repo-host-key <line>',
+      "the repository server's SSH host key, a known_hosts line (default: trust the first seen)",
+      collect,
+    )
+    .option('--repo-host-key-file <file>', 'the same from a known_hosts file (ssh-keyscan output)')
     .option('--hub <url>', 'the hub the device reports to')
     .option('--hub-token <token>', "the hub's enrolment token (or $PIOT_HUB_TOKEN)")
     .option('--timezone <tz>', 'time zone, e.g. Europe/London')

@@ -6,6 +6,7 @@ import { registerFlash } from './commands/flash.js';
 import { registerImage } from './commands/image.js';
 import { registerInit } from './commands/init.js';
 import { registerSchema } from './commands/schema.js';
+import { registerSecrets } from './commands/secrets.js';
 import { registerValidate } from './commands/validate.js';
 import { registerVm } from './commands/vm.js';
 
@@ -17,6 +18,7 @@ export function createProgram(ctx: CliContext): Command {
     registerSchema,
     registerImage,
     registerFlash,
+    registerSecrets,
     registerVm,
     registerDemo,
   ]).addHelpText(
@@ -26,6 +28,7 @@ Examples:
   piot init                 write .piot.yaml and a CI workflow in this repository
   piot validate             check .piot.yaml (and .piot/fleet.yaml) before pushing
   piot schema               JSON Schema of .piot.yaml for your editor
+  piot secrets set NAME     encrypt a value for the fleet's devices (see piot secrets -h)
   piot vm bookworm-amd64-full   boot the virtual Pi`,
   );
 }

@@ -24,7 +24,7 @@ for a in "$@"; do
   esac
 done
 if [ -n "\${shift_done:-}" ]; then
-  for a in "$@"; do case "$a" in nodejs|git|ca-certificates) touch "$FAKE/installed-$a" ;; esac; done
+  for a in "$@"; do case "$a" in nodejs|git|ca-certificates|openssh-client) touch "$FAKE/installed-$a" ;; esac; done
 fi
 exit 0`,
   'dpkg-query': `
@@ -77,20 +77,20 @@ function bootstrap(): { code: number | null; log: string; calls: string[] } {
 const steps = (log: string) => log.match(/^piot-bootstrap: step .*$/gm) ?? [];
 
 describe('piot-bootstrap.sh', () => {
-  it('on a bare device: updates, installs nodejs git ca-certificates, fetches, starts the agent, marks done', () => {
+  it('on a bare device: updates, installs nodejs git ca-certificates openssh-client, fetches, starts the agent, marks done', () => {
     const { code, log, calls } = bootstrap();
     expect(code, log).toBe(0);
     expect(steps(log)).toEqual([
       'piot-bootstrap: step 1/5 apt-get update',
       'piot-bootstrap: step 2/5 apt-get upgrade: skipped (upgrade: false)',
-      'piot-bootstrap: step 3/5 install nodejs git ca-certificates',
+      'piot-bootstrap: step 3/5 install nodejs git ca-certificates openssh-client',
       'piot-bootstrap: step 4/5 fetch the app repository',
       'piot-bootstrap: step 5/5 start the agent',
     ]);
     expect(calls.filter((c) => !c.startsWith('dpkg'))).toEqual([
       'apt-get -q -o Acquire::Languages=none update --error-on=any',
       expect.stringMatching(
-        /^apt-get -q -y .* install --no-install-recommends nodejs git ca-certificates$/,
+        /^apt-get -q -y .* install --no-install-recommends nodejs git ca-certificates openssh-client$/,
       ),
       'piot fetch',
       'systemctl enable --now --no-block piot-agent.service',
@@ -122,13 +122,13 @@ describe('piot-bootstrap.sh', () => {
   });
 
   it('runs no apt-get when everything is installed and upgrade is off; upgrades when asked', () => {
-    for (const p of ['nodejs', 'git', 'ca-certificates'])
+    for (const p of ['nodejs', 'git', 'ca-certificates', 'openssh-client'])
       writeFileSync(join(fake, `installed-${p}`), '');
     let run = bootstrap();
     expect(run.code, run.log).toBe(0);
     expect(run.calls.filter((c) => c.startsWith('apt-get'))).toEqual([]);
     expect(steps(run.log)[2]).toBe(
-      'piot-bootstrap: step 3/5 install nodejs git ca-certificates: already installed',
+      'piot-bootstrap: step 3/5 install nodejs git ca-certificates openssh-client: already installed',
     );
 
     writeFileSync(join(fake, 'calls.log'), '');
@@ -147,6 +147,7 @@ describe('piot-bootstrap.sh', () => {
   it('installs only what is missing, and finishes a run cut short', () => {
     writeFileSync(join(fake, 'installed-ca-certificates'), '');
     writeFileSync(join(fake, 'installed-nodejs'), '');
+    writeFileSync(join(fake, 'installed-openssh-client'), '');
     const first = bootstrap();
     expect(first.calls).toContainEqual(
       expect.stringMatching(/install --no-install-recommends git$/),

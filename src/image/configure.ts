@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { stringify } from 'yaml';
 import { devicePayload, firstBootScript, type PayloadFile } from '../device/payload.js';
+import { KNOWN_HOSTS } from '../agent/config.js';
 import { UserError } from '../errors.js';
 import { validateDeviceFile } from '../spec/validate.js';
 import type { BootFs, ImageInfo } from './boot.js';
@@ -83,6 +84,14 @@ export async function planBootFiles(
   secret('identity/signing.key', identity.signingKey, DEVICE_SECRETS.signingKey);
   if (settings.deployKey)
     secret('identity/deploy_key', settings.deployKey, DEVICE_SECRETS.deployKey);
+  // Not a secret, and it ends trust on first use: ssh then accepts only these host keys.
+  if (settings.repoHostKeys?.length) {
+    files.push({
+      name: 'known_hosts',
+      content: `# Written by piot image configure --repo-host-key.\n${settings.repoHostKeys.join('\n')}\n`,
+      install: { path: KNOWN_HOSTS, mode: '644' },
+    });
+  }
   if (settings.hub?.token)
     secret('identity/hub-token', `${settings.hub.token}\n`, DEVICE_SECRETS.hubToken);
   for (const k of renderKeyfiles(settings.wifi, settings.statics)) {

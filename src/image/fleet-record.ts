@@ -49,6 +49,6 @@ export async function recordDevice(
   const devices = doc.get('devices') as { flow?: boolean };
   devices.flow = false;
   await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, doc.toString());
+  await writeFile(path, doc.toString({ lineWidth: 0 }));
   return before ? 'updated' : 'added';
 }

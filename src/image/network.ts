@@ -117,9 +117,12 @@ export function parseWifi(
   return { ssid, psk, ...options };
 }
 
-/** A connection file name from a label: NetworkManager keyfile names PioT owns start with piot-. */
-function connectionName(label: string, taken: Set<string>): string {
-  const base = `piot-${
+/**
+ * A connection name from a label, unique among `taken`: NetworkManager keyfile names PioT
+ * owns start with `prefix` (`piot-` for the image's, `piot-app-` for the agent's).
+ */
+export function connectionName(label: string, taken: Set<string>, prefix = 'piot-'): string {
+  const base = `${prefix}${
     label
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
@@ -131,7 +134,10 @@ function connectionName(label: string, taken: Set<string>): string {
   return name;
 }
 
-function ipv4Section(ip: StaticIpv4 | undefined): string[] {
+/** A static address (without interface) as a keyfile's [ipv4] section needs it. */
+export type Ipv4Setting = Omit<StaticIpv4, 'iface'>;
+
+function ipv4Section(ip: Ipv4Setting | undefined): string[] {
   if (!ip) return ['[ipv4]', 'method=auto', ''];
   const lines = ['[ipv4]', 'method=manual'];
   lines.push(`address1=${ip.address}${ip.gateway ? `,${ip.gateway}` : ''}`);
@@ -146,59 +152,74 @@ export interface Keyfile {
 }
 
 /**
+ * The keyfile of one Wi-Fi connection named `id` (the file is `<id>.nmconnection`), bound to
+ * `iface` if given. The passphrase is stored as the derived 256-bit key, never in clear.
+ */
+export function wifiKeyfile(
+  id: string,
+  net: WifiNetwork,
+  options: { ipv4?: Ipv4Setting; iface?: string } = {},
+): Keyfile {
+  const lines = [
+    '[connection]',
+    `id=${id}`,
+    'type=wifi',
+    ...(options.iface ? [`interface-name=${options.iface}`] : []),
+    'autoconnect=true',
+    `autoconnect-priority=${net.priority}`,
+    '',
+    '[wifi]',
+    'mode=infrastructure',
+    `ssid=${keyfileString(net.ssid)}`,
+    ...(net.hidden ? ['hidden=true'] : []),
+    '',
+  ];
+  if (net.psk !== undefined) {
+    const psk = /^[0-9a-fA-F]{64}$/.test(net.psk)
+      ? net.psk.toLowerCase()
+      : wpaPsk(net.ssid, net.psk);
+    lines.push('[wifi-security]', 'key-mgmt=wpa-psk', `psk=${psk}`, '');
+  }
+  lines.push(...ipv4Section(options.ipv4), '[ipv6]', 'method=auto', '');
+  return { name: `${id}.nmconnection`, content: lines.join('\n') };
+}
+
+/** The keyfile of a wired connection named `id` with a static address, bound to its interface. */
+export function ethernetKeyfile(id: string, ip: StaticIpv4): Keyfile {
+  const lines = [
+    '[connection]',
+    `id=${id}`,
+    'type=ethernet',
+    `interface-name=${ip.iface}`,
+    'autoconnect=true',
+    'autoconnect-priority=100',
+    '',
+    '[ethernet]',
+    '',
+    ...ipv4Section(ip),
+    '[ipv6]',
+    'method=auto',
+    '',
+  ];
+  return { name: `${id}.nmconnection`, content: lines.join('\n') };
+}
+
+/**
  * NetworkManager keyfiles for the Wi-Fi networks and static settings, deterministic for the
- * same input. Passphrases are stored as the derived 256-bit key, never in clear. A static
- * setting on a wireless interface (wlan*) applies to every Wi-Fi network; on any other
- * interface it becomes a wired connection bound to that interface.
+ * same input. A static setting on a wireless interface (wlan*) applies to every Wi-Fi
+ * network; on any other interface it becomes a wired connection bound to that interface.
  */
 export function renderKeyfiles(wifi: WifiNetwork[], statics: StaticIpv4[]): Keyfile[] {
   const taken = new Set<string>();
-  const files: Keyfile[] = [];
   const wirelessStatic = statics.find((s) => s.iface.startsWith('wl'));
-  for (const net of wifi) {
-    const name = connectionName(`wifi-${net.ssid}`, taken);
-    const lines = [
-      '[connection]',
-      `id=${name}`,
-      'type=wifi',
-      ...(wirelessStatic ? [`interface-name=${wirelessStatic.iface}`] : []),
-      'autoconnect=true',
-      `autoconnect-priority=${net.priority}`,
-      '',
-      '[wifi]',
-      'mode=infrastructure',
-      `ssid=${keyfileString(net.ssid)}`,
-      ...(net.hidden ? ['hidden=true'] : []),
-      '',
-    ];
-    if (net.psk !== undefined) {
-      const psk = /^[0-9a-fA-F]{64}$/.test(net.psk)
-        ? net.psk.toLowerCase()
-        : wpaPsk(net.ssid, net.psk);
-      lines.push('[wifi-security]', 'key-mgmt=wpa-psk', `psk=${psk}`, '');
-    }
-    lines.push(...ipv4Section(wirelessStatic), '[ipv6]', 'method=auto', '');
-    files.push({ name: `${name}.nmconnection`, content: lines.join('\n') });
-  }
-  for (const ip of statics.filter((s) => !s.iface.startsWith('wl'))) {
-    const name = connectionName(ip.iface, taken);
-    const lines = [
-      '[connection]',
-      `id=${name}`,
-      'type=ethernet',
-      `interface-name=${ip.iface}`,
-      'autoconnect=true',
-      'autoconnect-priority=100',
-      '',
-      '[ethernet]',
-      '',
-      ...ipv4Section(ip),
-      '[ipv6]',
-      'method=auto',
-      '',
-    ];
-    files.push({ name: `${name}.nmconnection`, content: lines.join('\n') });
-  }
+  const files = wifi.map((net) =>
+    wifiKeyfile(connectionName(`wifi-${net.ssid}`, taken), net, {
+      ipv4: wirelessStatic,
+      iface: wirelessStatic?.iface,
+    }),
+  );
+  for (const ip of statics.filter((s) => !s.iface.startsWith('wl')))
+    files.push(ethernetKeyfile(connectionName(ip.iface, taken), ip));
   return files;
 }
 

@@ -9,6 +9,7 @@ import {
   type WifiNetwork,
 } from './network.js';
 import { DEVICE_NAME } from '../spec/device.js';
+import { checkHostKeys } from './host-keys.js';
 
 /** Everything `piot image configure` writes for one device, checked. */
 export interface DeviceSettings {
@@ -24,6 +25,8 @@ export interface DeviceSettings {
   ref?: string;
   /** The private deploy key's text. */
   deployKey?: string;
+  /** known_hosts lines for the repository's SSH server (trusted instead of the first key seen). */
+  repoHostKeys?: string[];
   hub?: { url: string; token?: string };
   timezone?: string;
   locale?: string;
@@ -45,6 +48,8 @@ export interface ConfigureFlags {
   branch?: string;
   ref?: string;
   deployKey?: string;
+  repoHostKey?: string[];
+  repoHostKeyFile?: string;
   hub?: string;
   hubToken?: string;
   timezone?: string;
@@ -216,6 +221,25 @@ export async function resolveSettings(
     }
   }
 
+  let repoHostKeys: string[] | undefined;
+  if (
+    flags.repoHostKey !== undefined ||
+    flags.repoHostKeyFile !== undefined ||
+    file?.repo_host_keys !== undefined
+  ) {
+    const given = [...(flags.repoHostKey ?? file?.repo_host_keys ?? [])];
+    if (flags.repoHostKeyFile !== undefined)
+      given.push(await io.readText(flags.repoHostKeyFile, 'repository host key file'));
+    const flag = flags.repoHostKey
+      ? '--repo-host-key'
+      : flags.repoHostKeyFile !== undefined
+        ? `--repo-host-key-file ${flags.repoHostKeyFile}`
+        : 'repo_host_keys';
+    const checked = checkHostKeys(given.join('\n'), { repo, flag });
+    problems.push(...checked.problems);
+    repoHostKeys = checked.lines;
+  }
+
   const hubUrl = flags.hub ?? file?.hub;
   const hubToken = flags.hubToken ?? file?.hub_token;
   if (hubUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(hubUrl))
@@ -248,6 +272,7 @@ export async function resolveSettings(
     branch,
     ref,
     deployKey,
+    repoHostKeys,
     hub: hubUrl === undefined ? undefined : { url: hubUrl, token: hubToken },
     timezone,
     locale: locale === undefined ? undefined : locale.includes('.') ? locale : `${locale}.UTF-8`,

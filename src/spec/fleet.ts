@@ -29,6 +29,20 @@ export const fleetSchema = z
         }),
       )
       .default({}),
+    operators: z
+      .record(
+        z
+          .string()
+          .regex(DEVICE_NAME, { error: 'is not an operator name (lowercase, digits, "-")' }),
+        z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, {
+          error: 'is not an age X25519 public key (age1…)',
+        }),
+      )
+      .optional()
+      .meta({
+        description:
+          'People who manage secrets: every secret is also encrypted to them, so `piot secrets rekey` can read it.',
+      }),
   })
   .meta({ title: 'PioT fleet inventory (.piot/fleet.yaml)' });
 

@@ -46,6 +46,10 @@ export const provisionSchema = z
     branch: z.string().optional(),
     ref: z.string().optional(),
     deploy_key: z.string().optional().meta({ description: 'Path to the private deploy key.' }),
+    repo_host_keys: z.array(z.string()).optional().meta({
+      description:
+        "The repository server's SSH host keys, as known_hosts lines (else pinned on first use).",
+    }),
     hub: z.string().optional(),
     hub_token: z.string().optional(),
     timezone: z.string().optional(),

@@ -295,6 +295,10 @@ export const piotYamlSchema = z
       .strictObject({
         wifi: z.array(wifi).optional(),
         ethernet: z.array(ethernet).optional(),
+        check_timeout: duration(
+          'How long a changed network has to reach the repository before the agent reverts it.',
+          '2m',
+        ).optional(),
       })
       .optional()
       .meta({

@@ -3,6 +3,7 @@ import { crossCheck } from './check.js';
 import { deviceFileSchema, type DeviceFile } from './device.js';
 import { fleetSchema, type Fleet } from './fleet.js';
 import { provisionSchema, type ProvisionFile } from './provision.js';
+import { secretFileSchema, type SecretFile } from './secret-file.js';
 import { piotYamlJsonSchema, type JsonSchema } from './json-schema.js';
 import { issueToProblems } from './issues.js';
 import { sortProblems, type Problem } from './problem.js';
@@ -113,4 +114,12 @@ export function validateProvisionFile(
   options: { file: string },
 ): Validated<ProvisionFile> {
   return validateYaml(bytes, options.file, provisionSchema, {}, () => []);
+}
+
+/** Validates an encrypted secret file (`.piot/secrets/NAME.yaml`). */
+export function validateSecretFile(
+  bytes: Uint8Array,
+  options: { file: string },
+): Validated<SecretFile> {
+  return validateYaml(bytes, options.file, secretFileSchema, {}, () => []);
 }

@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { syncDir } from './fs.js';
-import { run } from './process.js';
+import { explainSshFailure, sshEnv, type GitSsh } from './git-ssh.js';
+import { run, type RunResult } from './process.js';
 
 /** A failed git command, with what git said. */
 export class GitError extends Error {
@@ -66,21 +67,34 @@ export interface Git {
   newestTag(pattern: string): Promise<{ tag: string; commit: string } | undefined>;
   /** A file's bytes at a commit, or undefined if it does not exist there. */
   readFile(commit: string, path: string): Promise<Buffer | undefined>;
-  /** True if anything but `.piot.yaml` differs between two commits. */
+  /** True if anything but `.piot.yaml` and `.piot/` (fleet, secrets) differs between two commits. */
   codeChanged(from: string, to: string): Promise<boolean>;
   /** Writes a commit's tree into dir (atomically: a temp dir renamed into place). */
   exportTree(commit: string, dir: string): Promise<void>;
 }
 
-/** Real git on a mirror at `mirror`, cloned from `url`. */
-export function createGit(options: { url: string; mirror: string; env?: NodeJS.ProcessEnv }): Git {
+/**
+ * Real git on a mirror at `mirror`, cloned from `url`. With `ssh`, every clone, fetch and
+ * ls-remote uses its key and known_hosts, and SSH failures become GitSshErrors with a hint.
+ */
+export function createGit(options: {
+  url: string;
+  mirror: string;
+  env?: NodeJS.ProcessEnv;
+  ssh?: GitSsh;
+}): Git {
   const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
-  const git = async (args: string[], opts: { allowFail?: boolean } = {}) => {
+  // Worked out for each connection: known_hosts gets its first key from the first one.
+  const remoteEnv = async () => (options.ssh ? { ...env, ...(await sshEnv(options.ssh)) } : env);
+  const failure = (args: string[], result: RunResult) =>
+    (options.ssh && explainSshFailure(result.stderr, { ...options.ssh, url: options.url })) ||
+    new GitError(args, result.stderr, result.code);
+  const git = async (args: string[], opts: { allowFail?: boolean; remote?: boolean } = {}) => {
     const result = await run('git', ['--git-dir', options.mirror, ...args], {
-      env,
+      env: opts.remote ? await remoteEnv() : env,
       timeoutMs: 300_000,
     });
-    if (result.code !== 0 && !opts.allowFail) throw new GitError(args, result.stderr, result.code);
+    if (result.code !== 0 && !opts.allowFail) throw failure(args, result);
     return result;
   };
   const gitBinary = async (args: string[]) => {
@@ -98,14 +112,16 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
       });
       if (probe.code === 0) {
         await removeStaleLocks(options.mirror);
-        const fetched = await git(FETCH, { allowFail: true });
+        const fetched = await git(FETCH, { allowFail: true, remote: true });
         if (fetched.code === 0) return;
+        const refused = failure(FETCH, fetched);
+        if (!(refused instanceof GitError)) throw refused;
         // A mirror damaged by a power cut is only a cache: clone it again. Anything else
         // (the network, the server) is reported as it is.
         const fsck = await git(['fsck', '--connectivity-only', '--no-progress'], {
           allowFail: true,
         });
-        if (fsck.code === 0) throw new GitError(FETCH, fetched.stderr, fetched.code);
+        if (fsck.code === 0) throw refused;
         await rm(options.mirror, { recursive: true, force: true });
       }
       await rm(`${options.mirror}.partial`, { recursive: true, force: true });
@@ -113,14 +129,13 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
       const clone = await run(
         'git',
         [...DURABLE, 'clone', '--mirror', '--quiet', options.url, `${options.mirror}.partial`],
-        { env, timeoutMs: 600_000 },
+        { env: await remoteEnv(), timeoutMs: 600_000 },
       );
-      if (clone.code !== 0)
-        throw new GitError(['clone', '--mirror', options.url], clone.stderr, clone.code);
+      if (clone.code !== 0) throw failure(['clone', '--mirror', options.url], clone);
       await rename(`${options.mirror}.partial`, options.mirror);
     },
     async remoteHead(ref) {
-      const result = await git(['ls-remote', 'origin', ref]);
+      const result = await git(['ls-remote', 'origin', ref], { remote: true });
       return /^([0-9a-f]{40,64})\t/m.exec(result.stdout)?.[1];
     },
     async branchHead(branch) {
@@ -144,9 +159,12 @@ export function createGit(options: { url: string; mirror: string; env?: NodeJS.P
       return result.code === 0 ? result.stdoutBytes : undefined;
     },
     async codeChanged(from, to) {
-      const result = await git(['diff', '--quiet', from, to, '--', '.', ':(exclude).piot.yaml'], {
-        allowFail: true,
-      });
+      const result = await git(
+        ['diff', '--quiet', from, to, '--', '.', ':(exclude).piot.yaml', ':(exclude).piot'],
+        {
+          allowFail: true,
+        },
+      );
       if (result.code !== 0 && result.code !== 1)
         throw new GitError(['diff', from, to], result.stderr, result.code);
       return result.code === 1;

@@ -17,8 +17,12 @@ export interface DemoHost {
   repoUrl: string;
   guestForwards: GuestForward[];
   git: GitServer;
+  /** Commits everything in the clone and pushes it; returns the commit. */
+  commitAndPush(message: string): Promise<string>;
   close(): Promise<void>;
 }
+
+const DEMO_AUTHOR = ['-c', 'user.name=PioT demo', '-c', 'user.email=demo@piot.invalid'];
 
 async function git(cwd: string, ...args: string[]): Promise<string> {
   const result = await run('git', args, {
@@ -43,16 +47,7 @@ export async function startDemoHost(app: string, name: string): Promise<DemoHost
   await cp(app, work, { recursive: true });
   await git(work, 'init', '-q', '-b', 'main');
   await git(work, 'add', '-A');
-  await git(
-    work,
-    '-c',
-    'user.name=PioT demo',
-    '-c',
-    'user.email=demo@piot.invalid',
-    'commit',
-    '-qm',
-    `${name}: first version`,
-  );
+  await git(work, ...DEMO_AUTHOR, 'commit', '-qm', `${name}: first version`);
   await git(work, 'remote', 'add', 'origin', bare);
   await git(work, 'push', '-q', 'origin', 'main');
   const server = await startGitServer({ root: repos });
@@ -64,6 +59,12 @@ export async function startDemoHost(app: string, name: string): Promise<DemoHost
       { guestAddress: DEMO_GIT_HOST, guestPort: 80, hostPort: server.port, connections: 'many' },
     ],
     git: server,
+    async commitAndPush(message) {
+      await git(work, 'add', '-A');
+      await git(work, ...DEMO_AUTHOR, 'commit', '-qm', message);
+      await git(work, 'push', '-q', 'origin', 'main');
+      return git(work, 'rev-parse', 'HEAD');
+    },
     async close() {
       await server.close();
       await rm(dir, { recursive: true, force: true });

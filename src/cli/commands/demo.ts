@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitCode } from '../../errors.js';
@@ -8,6 +9,7 @@ import { buildImage, variantName, type ImageVariant } from '../../vm/images.js';
 import { VirtualPi } from '../../vm/machine.js';
 import { colors, type CliContext } from '../context.js';
 import { resolveSettings } from '../../image/settings.js';
+import { setSecret } from '../../secrets/set.js';
 import { configureImage } from '../image-settings.js';
 import { validateRepo } from './validate.js';
 
@@ -37,7 +39,7 @@ Examples:
     )
     .action(async (options: { keep?: boolean }) => {
       const c = colors(ctx);
-      const total = 9 + LATER.length;
+      const total = 10 + LATER.length;
       let n = 0;
       const stage = (text: string) => ctx.out(`${c.bold(`[${++n}/${total}]`)} ${text}\n`);
       const done = (text: string) => ctx.out(`      ${c.green('✔')} ${text}\n`);
@@ -88,14 +90,28 @@ Examples:
           },
         );
         const configured = join(host.dir, `${DEVICE}.img`);
+        // Run in the demo's clone, configure records the device and its keys in .piot/fleet.yaml.
         await configureImage(
           image.path,
           settings,
-          { out: configured, fleet: false },
-          { ...ctx, out: () => undefined },
+          { out: configured, fleet: true },
+          { ...ctx, cwd: host.work, out: () => undefined },
         );
         done(
-          `${configured}: name, user pi with a new SSH key, repository; first boot hook in cmdline.txt`,
+          `${configured}: name, user pi with a new SSH key, repository, device keys; first boot hook in cmdline.txt`,
+        );
+
+        stage("encrypt the app's secret API_TOKEN for the device (piot secrets set)");
+        const secret = await setSecret({
+          cwd: host.work,
+          env: { ...ctx.env, PIOT_AGE_KEY_FILE: join(host.dir, 'operator-age.key') },
+          name: 'API_TOKEN',
+          operator: 'demo',
+          readValue: () => Promise.resolve(`demo-${randomBytes(16).toString('hex')}`),
+        });
+        const pushed = await host.commitAndPush(`${DEVICE} and its secret API_TOKEN`);
+        done(
+          `${secret.file} readable by ${secret.devices.join(', ')} (and operator ${secret.operators.join(', ')}); pushed ${pushed.slice(0, 12)}`,
         );
 
         stage('first boot: PioT sets the Pi up and reboots');

@@ -64,6 +64,12 @@ Examples:
         ctx.out(`last      ${mark} ${last.commit.slice(0, 12)} at ${last.at}\n`);
         if (last.reason) ctx.out(`${last.reason.replace(/^/gm, '          ')}\n`);
       }
+      if (state.network) {
+        const n = state.network;
+        const mark = n.result === 'applied' ? c.green(n.result) : c.red(n.result);
+        ctx.out(`network   ${mark} ${n.commit.slice(0, 12)} at ${n.at}\n`);
+        if (n.reason) ctx.out(`${n.reason.replace(/^/gm, '          ')}\n`);
+      }
       if (state.badCommits.length > 0)
         ctx.out(`bad       ${state.badCommits.map((b) => b.slice(0, 12)).join(' ')}\n`);
       if (cycle) {

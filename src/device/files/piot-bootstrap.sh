@@ -1,6 +1,7 @@
 #!/bin/bash
 # PioT's bootstrap, run once by piot-bootstrap.service after the network is online:
-# installs Node.js and git, fetches the app repository and starts the agent.
+# installs Node.js, git and the SSH client (private repositories), fetches the app
+# repository and starts the agent.
 # Every step is safe to repeat, so a run cut short (power cut, no network) is
 # simply run again at the next boot; /var/lib/piot/bootstrapped, written last,
 # ends it for good. Read its log with: journalctl -u piot-bootstrap
@@ -13,7 +14,7 @@ NODE=${PIOT_NODE:-/usr/bin/node}
 # Waits between tries: 5 s, doubled after each failure, at most 5 min; tries forever.
 RETRY_FIRST=${PIOT_RETRY_FIRST:-5}
 RETRY_MAX=${PIOT_RETRY_MAX:-300}
-PACKAGES=(nodejs git ca-certificates)
+PACKAGES=(nodejs git ca-certificates openssh-client)
 STEPS=5
 
 export DEBIAN_FRONTEND=noninteractive
