@@ -7,9 +7,9 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { listenOnLoopback } from './loopback.js';
 
 /** Where mirrored Debian files are kept: $PIOT_DEBIAN_CACHE or /var/cache/piot/debian. */
 export function debianCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -117,22 +117,11 @@ export async function startDebianMirror(options: DebianMirrorOptions = {}): Prom
       res.destroy();
     });
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', resolveListen);
+  const listening = await listenOnLoopback(server, {
+    port: options.port,
+    onClose: () => agent.destroy(),
   });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    stats,
-    close: () =>
-      new Promise((resolveClose) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => resolveClose());
-      }),
-  };
+  return { ...listening, stats };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { runCgi } from '../sys/cgi.js';
+import { listenOnLoopback } from './loopback.js';
 
 /** A read-only git server on loopback, for guests of the virtual Pi. */
 export interface GitServer {
@@ -78,18 +78,5 @@ export async function startGitServer(options: {
   log?: (line: string) => void;
 }): Promise<GitServer> {
   const server = createServer(gitHttpHandler(options.root, { log: options.log }));
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', resolveListen);
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    close: () =>
-      new Promise((resolveClose) => {
-        server.closeAllConnections();
-        server.close(() => resolveClose());
-      }),
-  };
+  return listenOnLoopback(server, { port: options.port });
 }

@@ -24,8 +24,16 @@ export interface HostServices {
   close(): Promise<void>;
 }
 
-/** Starts the git server (repository app.git, branch main) and the Debian mirror on loopback. */
-export async function startHostServices(log?: (line: string) => void): Promise<HostServices> {
+/** An app repository (app.git, branch main) served over HTTP on loopback, and a clone to commit from. */
+export interface HostRepo {
+  git: GitServer;
+  /** Commits files to the app repository and pushes them; returns the commit. */
+  commit(files: Record<string, string>, message?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Starts a git server on loopback with an empty repository app.git (branch main). */
+export async function startHostRepo(log?: (line: string) => void): Promise<HostRepo> {
   const dir = await mkdtemp(join(tmpdir(), 'piot-host-'));
   const bare = join(dir, 'repos', 'app.git');
   const work = join(dir, 'work');
@@ -41,16 +49,8 @@ export async function startHostServices(log?: (line: string) => void): Promise<H
   await git(dir, 'init', '-q', '--bare', '-b', 'main', bare);
   await git(dir, 'init', '-q', '-b', 'main', work);
   const gitServer = await startGitServer({ root: join(dir, 'repos'), log });
-  const mirror = await startDebianMirror({ log });
   return {
     git: gitServer,
-    mirror,
-    repoUrl: `http://${GIT_HOST}/app.git`,
-    sources: (suite) => aptSources(suite, `http://${APT_HOST}`),
-    guestForwards: [
-      { guestAddress: GIT_HOST, guestPort: 80, hostPort: gitServer.port, connections: 'many' },
-      { guestAddress: APT_HOST, guestPort: 80, hostPort: mirror.port, connections: 'many' },
-    ],
     async commit(files, message = 'change') {
       for (const [name, text] of Object.entries(files)) {
         await mkdir(dirname(join(work, name)), { recursive: true });
@@ -63,8 +63,28 @@ export async function startHostServices(log?: (line: string) => void): Promise<H
     },
     async close() {
       await gitServer.close();
-      await mirror.close();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts the git server (repository app.git, branch main) and the Debian mirror on loopback. */
+export async function startHostServices(log?: (line: string) => void): Promise<HostServices> {
+  const repo = await startHostRepo(log);
+  const mirror = await startDebianMirror({ log });
+  return {
+    git: repo.git,
+    mirror,
+    repoUrl: `http://${GIT_HOST}/app.git`,
+    sources: (suite) => aptSources(suite, `http://${APT_HOST}`),
+    guestForwards: [
+      { guestAddress: GIT_HOST, guestPort: 80, hostPort: repo.git.port, connections: 'many' },
+      { guestAddress: APT_HOST, guestPort: 80, hostPort: mirror.port, connections: 'many' },
+    ],
+    commit: (files, message) => repo.commit(files, message),
+    async close() {
+      await repo.close();
+      await mirror.close();
     },
   };
 }

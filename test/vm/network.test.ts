@@ -1,51 +1,10 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { run } from '../../src/sys/process.js';
-import { startGitServer } from '../../src/vm/git-server.js';
 import type { VirtualPi } from '../../src/vm/machine.js';
 import { deviceReport, deviceStatus, installAgent } from './device.js';
 import { BOOT_TIMEOUT_MS, withVm } from './harness.js';
-
-const GIT_HOST = '10.0.2.100';
-
-/** The app repository on the host, served over HTTP to the guest at GIT_HOST (over its network). */
-async function hostRepo() {
-  const dir = await mkdtemp(join(tmpdir(), 'piot-net-'));
-  const bare = join(dir, 'repos', 'app.git');
-  const work = join(dir, 'work');
-  const git = async (cwd: string, ...args: string[]) => {
-    const result = await run('git', args, {
-      cwd,
-      env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' },
-    });
-    if (result.code !== 0) throw new Error(`git ${args.join(' ')}: ${result.stderr}`);
-    return result.stdout.trim();
-  };
-  await mkdir(join(dir, 'repos'));
-  await git(dir, 'init', '-q', '--bare', '-b', 'main', bare);
-  await git(dir, 'init', '-q', '-b', 'main', work);
-  const server = await startGitServer({ root: join(dir, 'repos') });
-  return {
-    port: server.port,
-    async commit(files: Record<string, string>) {
-      for (const [name, text] of Object.entries(files)) {
-        await mkdir(dirname(join(work, name)), { recursive: true });
-        await writeFile(join(work, name), text);
-      }
-      await git(work, 'add', '-A');
-      await git(work, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'change');
-      await git(work, 'push', '-q', bare, 'main');
-      return git(work, 'rev-parse', 'HEAD');
-    },
-    async close() {
-      await server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { GIT_HOST, startHostRepo } from './host-services.js';
 
 const spec = (network: string) => `version: 1
 app: netdemo
@@ -71,7 +30,7 @@ type Status = Awaited<ReturnType<typeof deviceStatus>> & {
 const status = async (vm: VirtualPi) => (await deviceStatus(vm)) as Status;
 
 it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cuts the device off, also across a reboot mid-trial', async () => {
-  const repo = await hostRepo();
+  const repo = await startHostRepo();
   try {
     await withVm(
       'bookworm-amd64-full',
@@ -213,7 +172,7 @@ it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cut
       },
       {
         guestForwards: [
-          { guestAddress: GIT_HOST, guestPort: 80, hostPort: repo.port, connections: 'many' },
+          { guestAddress: GIT_HOST, guestPort: 80, hostPort: repo.git.port, connections: 'many' },
         ],
       },
     );

@@ -18,7 +18,7 @@ function alive(pid: number): boolean {
 }
 
 /** Asks the running agent for a cycle now and waits for its outcome; undefined if none runs. */
-async function triggerAgent(): Promise<DeployOutcome | undefined | 'error'> {
+async function triggerAgent(): Promise<DeployOutcome | undefined> {
   const before = await readCycle();
   if (!before || !alive(before.pid)) return undefined;
   const asked = Date.now();
@@ -62,7 +62,7 @@ Examples:
     .action(async (options: DeviceOptions & { json?: boolean }) => {
       const log = (message: string) => ctx.err(`${message}\n`);
       const viaAgent = options.root === '/' ? await triggerAgent() : undefined;
-      if (viaAgent && viaAgent !== 'error') return report(ctx, viaAgent, options.json);
+      if (viaAgent) return report(ctx, viaAgent, options.json);
       const { deps } = await deviceDeps(options, log);
       report(ctx, await withLock(RUNTIME.lock, () => deployOnce(deps)), options.json);
     });
