@@ -1,0 +1,177 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { Heartbeat } from '../heartbeat.js';
+import { MIGRATIONS } from './migrations.js';
+import type { Store } from './store.js';
+import { describeEachStore, type OpenedStore } from './test-targets.js';
+
+const KEY = 'ed25519:' + Buffer.alloc(32, 1).toString('base64');
+const OTHER_KEY = 'ed25519:' + Buffer.alloc(32, 2).toString('base64');
+const T0 = 1_800_000_000_000;
+
+describeEachStore('hub store', (target) => {
+  let opened: OpenedStore;
+  let store: Store;
+  beforeEach(async () => {
+    opened = await target.open();
+    store = opened.store;
+  });
+  afterEach(() => opened.dispose());
+
+  const enrolled = async (name = 'kitchen', token = `tok-${name}`) => {
+    await store.addEnrolmentToken(token, { now: T0 });
+    const result = await store.enrol({ tokenHash: token, name, signing: KEY, now: T0 });
+    expect(result.ok).toBe(true);
+  };
+
+  it('enrols a device once per token', async () => {
+    await store.addEnrolmentToken('h1', { now: T0 });
+    const first = await store.enrol({ tokenHash: 'h1', name: 'kitchen', signing: KEY, now: T0 });
+    expect(first).toMatchObject({ ok: true, again: false, device: { name: 'kitchen' } });
+    const device = await store.getDevice('kitchen');
+    expect(device).toEqual({ name: 'kitchen', signing: KEY, enrolledAt: T0, revoked: false });
+    // The same device repeating itself is answered again; anyone else is refused.
+    const again = await store.enrol({ tokenHash: 'h1', name: 'kitchen', signing: KEY, now: T0 });
+    expect(again).toMatchObject({ ok: true, again: true });
+    const other = await store.enrol({ tokenHash: 'h1', name: 'garage', signing: KEY, now: T0 });
+    expect(other).toEqual({ ok: false, reason: 'bad-token' });
+    const otherKey = await store.enrol({
+      tokenHash: 'h1',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(otherKey).toEqual({ ok: false, reason: 'bad-token' });
+    expect(await store.getDevice('garage')).toBeUndefined();
+  });
+
+  it('refuses unknown and expired tokens, and names a live device holds', async () => {
+    expect(await store.enrol({ tokenHash: 'nope', name: 'a', signing: KEY, now: T0 })).toEqual({
+      ok: false,
+      reason: 'bad-token',
+    });
+    await store.addEnrolmentToken('old', { now: T0, expiresAt: T0 + 10 });
+    expect(await store.enrol({ tokenHash: 'old', name: 'a', signing: KEY, now: T0 + 10 })).toEqual({
+      ok: false,
+      reason: 'bad-token',
+    });
+    await enrolled('kitchen');
+    await store.addEnrolmentToken('h2', { now: T0 });
+    const taken = await store.enrol({
+      tokenHash: 'h2',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(taken).toEqual({ ok: false, reason: 'name-taken' });
+    // The token was not spent on the refusal: a revoked device may re-enrol with it.
+    expect(await store.revokeDevice('kitchen')).toBe(true);
+    expect((await store.getDevice('kitchen'))?.revoked).toBe(true);
+    const back = await store.enrol({
+      tokenHash: 'h2',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(back).toMatchObject({ ok: true, device: { signing: OTHER_KEY, revoked: false } });
+    expect(await store.revokeDevice('nobody')).toBe(false);
+  });
+
+  it('lets exactly one of several racing enrolments use a token', async () => {
+    await store.addEnrolmentToken('race', { now: T0 });
+    const second = await opened.reopen();
+    try {
+      const results = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((name, i) =>
+          (i % 2 ? second : store).enrol({ tokenHash: 'race', name, signing: KEY, now: T0 }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(await store.listDevices()).toHaveLength(1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('records heartbeats: summary, samples, events and job runs, without duplicates', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const beat: Heartbeat = {
+      agent: { version: '0.1.0' },
+      metrics: { temperature: 51.5, cpu: 0.25, memory: 0.5, disk: 0.75, wifiSignal: -61 },
+      deploy: { app: 'sensor', current: 'abc123' },
+      events: [{ at: '2027-01-01T00:00:00.000Z', commit: 'abc123', kind: 'succeeded' }],
+      jobRuns: [
+        {
+          app: 'sensor',
+          job: 'backup',
+          start: '2027-01-01T03:00:00.000Z',
+          end: '2027-01-01T03:00:02.000Z',
+          seconds: 2,
+          status: 'failed',
+          exitCode: 3,
+          attempts: 2,
+          log: ['no space'],
+        },
+      ],
+    };
+    await store.recordHeartbeat('kitchen', beat, T0 + 1000);
+    await store.recordHeartbeat('kitchen', { ...beat, metrics: { cpu: 0.5 } }, T0 + 2000);
+    const device = await store.getDevice('kitchen');
+    expect(device?.lastSeen).toBe(T0 + 2000);
+    expect(device?.lastHeartbeat).toEqual({
+      agent: { version: '0.1.0' },
+      metrics: { cpu: 0.5 },
+      deploy: { app: 'sensor', current: 'abc123' },
+      receivedAt: T0 + 2000,
+    });
+    expect(await store.samples('kitchen', { from: T0, to: T0 + 5000 })).toEqual([
+      { at: T0 + 1000, temperature: 51.5, cpu: 0.25, memory: 0.5, disk: 0.75, wifiSignal: -61 },
+      { at: T0 + 2000, cpu: 0.5 },
+    ]);
+    expect(await store.samples('kitchen', { from: T0 + 1001, to: T0 + 2000 })).toEqual([]);
+    expect(await store.deployEvents('kitchen', 10)).toEqual(beat.events);
+    expect(await store.jobRuns('kitchen', 10)).toEqual(beat.jobRuns);
+    expect(await store.samples('garage', { from: 0, to: T0 * 2 })).toEqual([]);
+    expect(await store.deployEvents('garage', 10)).toEqual([]);
+    expect((await store.listDevices()).map((d) => d.name)).toEqual(['garage', 'kitchen']);
+  });
+
+  it('keeps the newest events and runs first, up to the limit', async () => {
+    await enrolled('kitchen');
+    const events = [1, 2, 3].map((i) => ({
+      at: `2027-01-0${i}T00:00:00.000Z`,
+      commit: `c${i}`,
+      kind: 'started' as const,
+    }));
+    await store.recordHeartbeat('kitchen', { events }, T0);
+    expect((await store.deployEvents('kitchen', 2)).map((e) => e.commit)).toEqual(['c3', 'c2']);
+  });
+
+  it('remembers nonces per device until pruned', async () => {
+    expect(await store.useNonce('kitchen', 'n1', T0)).toBe(true);
+    expect(await store.useNonce('kitchen', 'n1', T0 + 1)).toBe(false);
+    expect(await store.useNonce('garage', 'n1', T0)).toBe(true);
+    await store.pruneNonces(T0 + 1);
+    expect(await store.useNonce('kitchen', 'n1', T0 + 2)).toBe(true);
+  });
+
+  it('keeps users, API tokens and sessions', async () => {
+    expect(await store.getUserPasswordHash('ada')).toBeUndefined();
+    await store.setUser('ada', 'hash1', T0);
+    await store.setUser('ada', 'hash2', T0);
+    expect(await store.getUserPasswordHash('ada')).toBe('hash2');
+    await store.addApiToken('th', 'ada', { label: 'ci', now: T0 });
+    expect(await store.apiTokenUser('th')).toBe('ada');
+    expect(await store.apiTokenUser('other')).toBeUndefined();
+    await store.addSession('sh', 'ada', T0 + 100);
+    expect(await store.sessionUser('sh', T0 + 99)).toBe('ada');
+    expect(await store.sessionUser('sh', T0 + 100)).toBeUndefined();
+  });
+
+  it('migrates once, also when several hubs start together', async () => {
+    const hubs = await Promise.all([opened.reopen(), opened.reopen(), opened.reopen()]);
+    await Promise.all(hubs.map((h) => h.close()));
+    await enrolled('kitchen');
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+});
