@@ -37,7 +37,7 @@ export function openPostgres(url: string, options: { schema?: string } = {}): Db
         const tx: Db = {
           ...on(client),
           transaction: (inner) => inner(tx),
-          close: async () => undefined,
+          close: () => Promise.resolve(),
         };
         const result = await fn(tx);
         await client.query('COMMIT');

@@ -38,11 +38,11 @@ export function openSqlite(path: string): Db {
   const bind = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p));
   const inner = (): Db => ({
     dialect: 'sqlite',
-    all: async <T>(sql: string, params: unknown[] = []) =>
-      sqlite.prepare(sql).all(...bind(params)) as T[],
-    run: async (sql, params = []) => sqlite.prepare(sql).run(...bind(params)).changes,
+    all: <T>(sql: string, params: unknown[] = []) =>
+      Promise.resolve(sqlite.prepare(sql).all(...bind(params)) as T[]),
+    run: (sql, params = []) => Promise.resolve(sqlite.prepare(sql).run(...bind(params)).changes),
     transaction: (fn) => fn(inner()),
-    close: async () => undefined,
+    close: () => Promise.resolve(),
   });
   const tx = inner();
   return {
@@ -52,7 +52,7 @@ export function openSqlite(path: string): Db {
     transaction: (fn) =>
       exclusive(async () => {
         // IMMEDIATE takes the write lock now: two hub processes cannot both read-then-write.
-        await whenFree(async () => void sqlite.exec('BEGIN IMMEDIATE'));
+        await whenFree(() => Promise.resolve(sqlite.exec('BEGIN IMMEDIATE')));
         try {
           const result = await fn(tx);
           sqlite.exec('COMMIT');
@@ -62,6 +62,6 @@ export function openSqlite(path: string): Db {
           throw error;
         }
       }),
-    close: () => exclusive(async () => void sqlite.close()),
+    close: () => exclusive(() => Promise.resolve(void sqlite.close())),
   };
 }
