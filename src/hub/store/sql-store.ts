@@ -28,16 +28,68 @@ function toDevice(row: DeviceRow): DeviceRecord {
   };
 }
 
+/** One enrolment in one transaction (see Store.enrol). */
+function enrolIn(
+  db: Db,
+  {
+    tokenHash,
+    name,
+    signing,
+    now,
+  }: { tokenHash: string; name: string; signing: string; now: number },
+): Promise<EnrolResult> {
+  return db.transaction(async (tx): Promise<EnrolResult> => {
+    const existing = await deviceIn(tx, name);
+    const tokens = await tx.all<{ used_by: string | null; expires_at: string | null }>(
+      'SELECT used_by, expires_at FROM enrolment_tokens WHERE hash = ?',
+      [tokenHash],
+    );
+    const token = tokens[0];
+    if (!token) return { ok: false, reason: 'bad-token' };
+    if (token.used_by !== null) {
+      const same = token.used_by === name && existing?.signing === signing && !existing.revoked;
+      return same
+        ? { ok: true, device: existing, again: true }
+        : { ok: false, reason: 'bad-token' };
+    }
+    if (token.expires_at !== null && Number(token.expires_at) <= now) {
+      return { ok: false, reason: 'bad-token' };
+    }
+    if (existing && !existing.revoked) return { ok: false, reason: 'name-taken' };
+    const used = await tx.run(
+      'UPDATE enrolment_tokens SET used_at = ?, used_by = ? WHERE hash = ? AND used_by IS NULL',
+      [now, name, tokenHash],
+    );
+    if (used !== 1) return { ok: false, reason: 'bad-token' };
+    if (existing) {
+      // A revoked device enrolling again (a re-flashed card) starts a new identity.
+      await tx.run('UPDATE devices SET signing = ?, enrolled_at = ?, revoked = 0 WHERE name = ?', [
+        signing,
+        now,
+        name,
+      ]);
+    } else {
+      await tx.run('INSERT INTO devices (name, signing, enrolled_at) VALUES (?, ?, ?)', [
+        name,
+        signing,
+        now,
+      ]);
+    }
+    return { ok: true, device: (await deviceIn(tx, name))!, again: false };
+  });
+}
+
 const DEVICE_COLUMNS = 'name, signing, enrolled_at, revoked, last_seen, last_heartbeat';
+
+async function deviceIn(db: Db, name: string): Promise<DeviceRecord | undefined> {
+  const rows = await db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE name = ?`, [
+    name,
+  ]);
+  return rows[0] ? toDevice(rows[0]) : undefined;
+}
 
 /** The Store on a migrated Db: the same SQL for SQLite and PostgreSQL. */
 export function sqlStore(db: Db): Store {
-  const getDevice = async (tx: Db, name: string) => {
-    const rows = await tx.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE name = ?`, [
-      name,
-    ]);
-    return rows[0] ? toDevice(rows[0]) : undefined;
-  };
   return {
     async addEnrolmentToken(hash, { now, expiresAt }) {
       await db.run('INSERT INTO enrolment_tokens (hash, created_at, expires_at) VALUES (?, ?, ?)', [
@@ -47,45 +99,12 @@ export function sqlStore(db: Db): Store {
       ]);
     },
     enrol: ({ tokenHash, name, signing, now }) =>
-      db.transaction(async (tx): Promise<EnrolResult> => {
-        const existing = await getDevice(tx, name);
-        const tokens = await tx.all<{ used_by: string | null; expires_at: string | null }>(
-          'SELECT used_by, expires_at FROM enrolment_tokens WHERE hash = ?',
-          [tokenHash],
-        );
-        const token = tokens[0];
-        if (!token) return { ok: false, reason: 'bad-token' };
-        if (token.used_by !== null) {
-          const same = token.used_by === name && existing?.signing === signing && !existing.revoked;
-          return same
-            ? { ok: true, device: existing, again: true }
-            : { ok: false, reason: 'bad-token' };
-        }
-        if (token.expires_at !== null && Number(token.expires_at) <= now) {
-          return { ok: false, reason: 'bad-token' };
-        }
-        if (existing && !existing.revoked) return { ok: false, reason: 'name-taken' };
-        const used = await tx.run(
-          'UPDATE enrolment_tokens SET used_at = ?, used_by = ? WHERE hash = ? AND used_by IS NULL',
-          [now, name, tokenHash],
-        );
-        if (used !== 1) return { ok: false, reason: 'bad-token' };
-        if (existing) {
-          // A revoked device enrolling again (a re-flashed card) starts a new identity.
-          await tx.run(
-            'UPDATE devices SET signing = ?, enrolled_at = ?, revoked = 0 WHERE name = ?',
-            [signing, now, name],
-          );
-        } else {
-          await tx.run('INSERT INTO devices (name, signing, enrolled_at) VALUES (?, ?, ?)', [
-            name,
-            signing,
-            now,
-          ]);
-        }
-        return { ok: true, device: (await getDevice(tx, name))!, again: false };
+      enrolIn(db, { tokenHash, name, signing, now }).catch((error: { code?: string }) => {
+        // Two tokens racing for one new name on PostgreSQL: the loser's insert hits the key.
+        if (error.code === '23505') return { ok: false, reason: 'name-taken' } as const;
+        throw error;
       }),
-    getDevice: (name) => getDevice(db, name),
+    getDevice: (name) => deviceIn(db, name),
     async listDevices() {
       const rows = await db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY name`);
       return rows.map(toDevice);

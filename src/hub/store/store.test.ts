@@ -92,6 +92,24 @@ describeEachStore('hub store', (target) => {
     }
   });
 
+  it('gives a new name to one of two tokens racing for it, and keeps the other token', async () => {
+    await store.addEnrolmentToken('t1', { now: T0 });
+    await store.addEnrolmentToken('t2', { now: T0 });
+    const second = await opened.reopen();
+    try {
+      const results = await Promise.all([
+        store.enrol({ tokenHash: 't1', name: 'kitchen', signing: KEY, now: T0 }),
+        second.enrol({ tokenHash: 't2', name: 'kitchen', signing: OTHER_KEY, now: T0 }),
+      ]);
+      expect(results.map((r) => (r.ok ? 'ok' : r.reason)).sort()).toEqual(['name-taken', 'ok']);
+      const loser = results[0].ok ? 't2' : 't1';
+      const later = await store.enrol({ tokenHash: loser, name: 'garage', signing: KEY, now: T0 });
+      expect(later.ok).toBe(true);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('records heartbeats: summary, samples, events and job runs, without duplicates', async () => {
     await enrolled('kitchen');
     await enrolled('garage');
