@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UserError } from '../../errors.js';
 import { createApiToken, createEnrolmentToken, setUserPassword } from '../../hub/admin.js';
+import { startRetention } from '../../hub/retention.js';
 import { parseListen, startHub } from '../../hub/serve.js';
 import { openStore } from '../../hub/store/open.js';
 import type { Store } from '../../hub/store/store.js';
@@ -70,11 +71,13 @@ Examples:
       const listen = parseListen(options.listen);
       await withStore(ctx, options, async (store) => {
         const running = await startHub({ store }, listen);
+        const stopRetention = startRetention(store);
         ctx.out(`hub listening on ${running.url}\n`);
         await new Promise<void>((done) => {
           process.once('SIGINT', done);
           process.once('SIGTERM', done);
         });
+        stopRetention();
         await running.close();
       });
     });

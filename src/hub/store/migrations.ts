@@ -84,6 +84,22 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'hourly samples',
+    sql: [
+      `CREATE TABLE samples_hourly (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        at BIGINT NOT NULL,
+        temperature DOUBLE PRECISION,
+        cpu DOUBLE PRECISION,
+        memory DOUBLE PRECISION,
+        disk DOUBLE PRECISION,
+        wifi_signal DOUBLE PRECISION,
+        PRIMARY KEY (device, at)
+      )`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

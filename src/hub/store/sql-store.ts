@@ -79,6 +79,7 @@ function enrolIn(
   });
 }
 
+const HOUR = 3_600_000;
 const DEVICE_COLUMNS = 'name, signing, enrolled_at, revoked, last_seen, last_heartbeat';
 
 async function deviceIn(db: Db, name: string): Promise<DeviceRecord | undefined> {
@@ -147,11 +148,30 @@ export function sqlStore(db: Db): Store {
           );
         }
       }),
+    compactSamples: ({ hourlyBefore, dropBefore }) =>
+      db.transaction(async (tx) => {
+        const boundary = Math.floor(hourlyBefore / HOUR) * HOUR;
+        // Samples carry the hub's receive time, so no sample arrives for an hour already
+        // compacted: each hour is averaged once, from all of its raw samples.
+        await tx.run(
+          `INSERT INTO samples_hourly (device, at, temperature, cpu, memory, disk, wifi_signal)
+           SELECT device, (at / ${HOUR}) * ${HOUR}, AVG(temperature), AVG(cpu), AVG(memory),
+             AVG(disk), AVG(wifi_signal)
+           FROM samples WHERE at < ? GROUP BY device, (at / ${HOUR}) * ${HOUR}
+           ON CONFLICT DO NOTHING`,
+          [boundary],
+        );
+        await tx.run('DELETE FROM samples WHERE at < ?', [boundary]);
+        await tx.run('DELETE FROM samples_hourly WHERE at < ?', [dropBefore]);
+      }),
     async samples(name, { from, to }) {
+      const columns = 'at, temperature, cpu, memory, disk, wifi_signal';
       const rows = await db.all<Record<string, number | string | null>>(
-        `SELECT at, temperature, cpu, memory, disk, wifi_signal FROM samples
-         WHERE device = ? AND at >= ? AND at < ? ORDER BY at`,
-        [name, from, to],
+        `SELECT ${columns} FROM samples_hourly WHERE device = ? AND at >= ? AND at < ?
+         UNION ALL
+         SELECT ${columns} FROM samples WHERE device = ? AND at >= ? AND at < ?
+         ORDER BY at`,
+        [name, from, to, name, from, to],
       );
       return rows.map((row) => {
         const sample: Sample = { at: Number(row.at) };

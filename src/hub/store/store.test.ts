@@ -165,6 +165,28 @@ describeEachStore('hub store', (target) => {
     expect((await store.deployEvents('kitchen', 2)).map((e) => e.commit)).toEqual(['c3', 'c2']);
   });
 
+  it('averages old samples per hour and drops the oldest hours', async () => {
+    await enrolled('kitchen');
+    const H = 3_600_000;
+    const base = Math.floor(T0 / H) * H;
+    const at = [base + 1, base + 2, base + H + 5, base + 2 * H + 1];
+    for (const [i, t] of at.entries()) {
+      await store.recordHeartbeat('kitchen', { metrics: { cpu: i / 10, temperature: 40 + i } }, t);
+    }
+    await store.compactSamples({ hourlyBefore: base + 2 * H + 30, dropBefore: 0 });
+    const all = await store.samples('kitchen', { from: 0, to: base + 3 * H });
+    expect(all).toHaveLength(3);
+    expect(all[0]).toMatchObject({ at: base, temperature: 40.5 });
+    expect(all[0]!.cpu).toBeCloseTo(0.05);
+    expect(all[1]).toMatchObject({ at: base + H, cpu: 0.2, temperature: 42 });
+    expect(all[2]).toEqual({ at: base + 2 * H + 1, cpu: 0.3, temperature: 43 });
+    // Compacting again changes nothing; then the first hour ages out.
+    await store.compactSamples({ hourlyBefore: base + 2 * H + 30, dropBefore: 0 });
+    expect(await store.samples('kitchen', { from: 0, to: base + 3 * H })).toEqual(all);
+    await store.compactSamples({ hourlyBefore: base + 2 * H, dropBefore: base + 1 });
+    expect(await store.samples('kitchen', { from: 0, to: base + 3 * H })).toEqual(all.slice(1));
+  });
+
   it('remembers nonces per device until pruned', async () => {
     expect(await store.useNonce('kitchen', 'n1', T0)).toBe(true);
     expect(await store.useNonce('kitchen', 'n1', T0 + 1)).toBe(false);

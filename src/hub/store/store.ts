@@ -42,7 +42,12 @@ export interface Store {
   revokeDevice(name: string): Promise<boolean>;
   /** Records a heartbeat at `now`: last seen, summary, a sample, new events and job runs. */
   recordHeartbeat(name: string, heartbeat: Heartbeat, now: number): Promise<void>;
-  /** Samples with from <= at < to, oldest first. */
+  /**
+   * Downsamples history: samples before `hourlyBefore` (rounded down to the hour) become one
+   * average per device and hour; hourly points before `dropBefore` are deleted.
+   */
+  compactSamples(options: { hourlyBefore: number; dropBefore: number }): Promise<void>;
+  /** Samples with from <= at < to, oldest first: hourly averages, then raw samples. */
   samples(name: string, range: { from: number; to: number }): Promise<Sample[]>;
   /** The newest deploy events, newest first. */
   deployEvents(name: string, limit: number): Promise<DeployEventRecord[]>;
