@@ -177,6 +177,50 @@ describeEachStore('hub API', (target) => {
     expect(huge.status).toBe(413);
   });
 
+  it('queues commands from people and hands them to the device by long poll', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    const poll = (wait: string, options: { device?: string } = {}) => {
+      const path = `/api/v1/devices/${options.device ?? 'kitchen'}/commands?wait=${wait}`;
+      const headers = signRequest({
+        device: 'kitchen',
+        privateKey: kitchen.privateKey,
+        method: 'GET',
+        path,
+        now,
+      });
+      return app.request(path, { headers });
+    };
+    const queue = (kind: unknown, name = 'kitchen', auth = 'Bearer api-ada') =>
+      app.request(`/api/v1/devices/${name}/commands`, {
+        method: 'POST',
+        headers: { authorization: auth },
+        body: JSON.stringify({ kind }),
+      });
+    expect(await (await poll('0')).json()).toEqual({ commands: [] });
+    expect((await poll('31')).status).toBe(400);
+    expect((await poll('0', { device: 'garage' })).status).toBe(403);
+    expect((await queue('deploy', 'kitchen', 'Bearer nope')).status).toBe(401);
+    expect((await queue('format-disk')).status).toBe(400);
+    expect((await queue('deploy', 'nobody')).status).toBe(404);
+    const queued = await queue('deploy');
+    expect(queued.status).toBe(202);
+    const { command } = (await queued.json()) as { command: { id: string } };
+    expect(await (await poll('0')).json()).toEqual({
+      commands: [{ id: command.id, kind: 'deploy', createdAt: NOW, createdBy: 'ada' }],
+    });
+    expect(await (await poll('0')).json()).toEqual({ commands: [] });
+    // A waiting device gets a new command as soon as it is queued, well before its wait ends.
+    const started = performance.now();
+    const waiting = poll('20');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await queue('reboot');
+    const woken = (await (await waiting).json()) as { commands: { kind: string }[] };
+    expect(woken.commands.map((c) => c.kind)).toEqual(['reboot']);
+    expect(performance.now() - started).toBeLessThan(5000);
+    // With nothing queued, the poll ends empty when its wait is up.
+    expect(await (await poll('1')).json()).toEqual({ commands: [] });
+  });
+
   it('logs people in with a session cookie and rate-limits logins and enrolments', async () => {
     const login = (password: string, ip = 'a') =>
       app.request('/login', {

@@ -113,6 +113,7 @@ describeEachStore('hub API under 1,000 malformed requests', (target) => {
       '/api/v1/devices/garage/heartbeat',
       '/api/v1/devices/%ff/heartbeat',
       '/api/v1/devices/kitchen/commands?wait=x',
+      '/api/v1/devices/kitchen/commands?wait=0',
       '/%00',
       '/',
     ];

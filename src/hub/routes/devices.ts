@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { DEVICE_NAME } from '../../spec/device.js';
 import type { ResolvedDeps } from '../app.js';
+import { MAX_WAIT_S, type CommandQueue } from '../commands.js';
 import type { DeviceGuard } from '../device-auth.js';
 import { heartbeatSchema } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
@@ -23,7 +24,12 @@ export function bearer(header: string | undefined): string | undefined {
 }
 
 /** The routes devices call: enrolment (enrolment token), then Ed25519-signed requests. */
-export function deviceRoutes(deps: ResolvedDeps, guard: DeviceGuard, limit: RateLimiter): Hono {
+export function deviceRoutes(
+  deps: ResolvedDeps,
+  guard: DeviceGuard,
+  limit: RateLimiter,
+  queue: CommandQueue,
+): Hono {
   const app = new Hono();
   app.post('/api/v1/enrol', async (c) => {
     if (!limit.take(deps.clientAddress(c), deps.now())) {
@@ -57,10 +63,18 @@ export function deviceRoutes(deps: ResolvedDeps, guard: DeviceGuard, limit: Rate
     return c.json({ ok: true, hubTime: deps.now() });
   });
 
-  // Not done yet: the command queue. Answers at once with no commands (no long poll).
   app.get('/api/v1/devices/:name/commands', async (c) => {
-    await guard.authenticate(c, await rawBody(c), c.req.param('name'));
-    return c.json({ commands: [] });
+    const device = await guard.authenticate(c, await rawBody(c), c.req.param('name'));
+    const wait = c.req.query('wait') ?? '0';
+    if (!/^\d{1,3}$/.test(wait) || Number(wait) > MAX_WAIT_S) {
+      throw httpError(400, `wait=${wait.slice(0, 20)} is not 0 to ${MAX_WAIT_S} seconds`);
+    }
+    const commands = await queue.take(device, {
+      waitMs: Number(wait) * 1000,
+      now: deps.now,
+      signal: c.req.raw.signal,
+    });
+    return c.json({ commands });
   });
   return app;
 }

@@ -3,6 +3,7 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { createMiddleware } from 'hono/factory';
 import { z } from 'zod';
 import type { ResolvedDeps } from '../app.js';
+import { commandSchema, type CommandQueue } from '../commands.js';
 import { formAsJson, httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { checkPassword, hashToken, newSecret } from '../secrets.js';
@@ -21,6 +22,7 @@ const loginSchema = z.strictObject({
 export function peopleRoutes(
   deps: ResolvedDeps,
   limit: RateLimiter,
+  queue: CommandQueue,
 ): Hono<{ Variables: { user: string } }> {
   const app = new Hono<{ Variables: { user: string } }>();
   const person = createMiddleware<{ Variables: { user: string } }>(async (c, next) => {
@@ -69,6 +71,14 @@ export function peopleRoutes(
       deps.store.jobRuns(name, 20),
     ]);
     return c.json({ device, samples, events, jobRuns });
+  });
+  app.post('/api/v1/devices/:name/commands', person, async (c) => {
+    const name = c.req.param('name');
+    const { kind } = parseJson(await rawBody(c), commandSchema);
+    if (!(await deps.store.getDevice(name)))
+      throw httpError(404, `no device named ${JSON.stringify(name)}`);
+    const command = await queue.add(name, kind, c.get('user'), deps.now());
+    return c.json({ command }, 202);
   });
   return app;
 }

@@ -100,6 +100,21 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'commands',
+    sql: [
+      `CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        delivered_at BIGINT
+      )`,
+      `CREATE INDEX commands_waiting ON commands (device, delivered_at)`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

@@ -1,6 +1,6 @@
 import type { DeployEventRecord, Heartbeat, JobRunRecord } from '../heartbeat.js';
 import type { Db } from './db.js';
-import type { DeviceRecord, EnrolResult, Sample, Store } from './store.js';
+import type { CommandRecord, DeviceRecord, EnrolResult, Sample, Store } from './store.js';
 
 interface DeviceRow {
   name: string;
@@ -222,6 +222,37 @@ export function sqlStore(db: Db): Store {
         log: JSON.parse(String(r.log)) as string[],
       }));
     },
+    async addCommand(device, command) {
+      await db.run(
+        'INSERT INTO commands (id, device, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
+        [command.id, device, command.kind, command.createdAt, command.createdBy],
+      );
+    },
+    takeCommands: (device, now) =>
+      db.transaction(async (tx) => {
+        const rows = await tx.all<Record<string, string | number>>(
+          `SELECT id, kind, created_at, created_by FROM commands
+           WHERE device = ? AND delivered_at IS NULL ORDER BY created_at, id LIMIT 100`,
+          [device],
+        );
+        const taken: CommandRecord[] = [];
+        for (const row of rows) {
+          // Another hub process may have handed it out since the SELECT.
+          const mine = await tx.run(
+            'UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL',
+            [now, row.id],
+          );
+          if (mine === 1) {
+            taken.push({
+              id: String(row.id),
+              kind: String(row.kind),
+              createdAt: Number(row.created_at),
+              createdBy: String(row.created_by),
+            });
+          }
+        }
+        return taken;
+      }),
     async useNonce(device, nonce, now) {
       const added = await db.run(
         'INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',

@@ -187,6 +187,33 @@ describeEachStore('hub store', (target) => {
     expect(await store.samples('kitchen', { from: 0, to: base + 3 * H })).toEqual(all.slice(1));
   });
 
+  it('hands each queued command out once, oldest first', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const command = (id: string, at: number) => ({
+      id,
+      kind: 'deploy',
+      createdAt: at,
+      createdBy: 'ada',
+    });
+    await store.addCommand('kitchen', command('c2', T0 + 1));
+    await store.addCommand('kitchen', command('c1', T0));
+    await store.addCommand('garage', command('g1', T0));
+    const second = await opened.reopen();
+    try {
+      const [a, b] = await Promise.all([
+        store.takeCommands('kitchen', T0 + 5),
+        second.takeCommands('kitchen', T0 + 5),
+      ]);
+      const all = [...a, ...b].sort((x, y) => x.createdAt - y.createdAt);
+      expect(all).toEqual([command('c1', T0), command('c2', T0 + 1)]);
+    } finally {
+      await second.close();
+    }
+    expect(await store.takeCommands('kitchen', T0 + 6)).toEqual([]);
+    expect((await store.takeCommands('garage', T0 + 6)).map((c) => c.id)).toEqual(['g1']);
+  });
+
   it('remembers nonces per device until pruned', async () => {
     expect(await store.useNonce('kitchen', 'n1', T0)).toBe(true);
     expect(await store.useNonce('kitchen', 'n1', T0 + 1)).toBe(false);

@@ -17,6 +17,14 @@ export interface Sample extends Metrics {
   at: number;
 }
 
+/** A command queued for a device. */
+export interface CommandRecord {
+  id: string;
+  kind: string;
+  createdAt: number;
+  createdBy: string;
+}
+
 /** Why an enrolment was refused, or the device it made. */
 export type EnrolResult =
   | { ok: true; device: DeviceRecord; again: boolean }
@@ -53,6 +61,10 @@ export interface Store {
   deployEvents(name: string, limit: number): Promise<DeployEventRecord[]>;
   /** The newest job runs, newest first. */
   jobRuns(name: string, limit: number): Promise<JobRunRecord[]>;
+  /** Queues a command for a device. */
+  addCommand(device: string, command: CommandRecord): Promise<void>;
+  /** The device's undelivered commands, oldest first, marked delivered (each is given once). */
+  takeCommands(device: string, now: number): Promise<CommandRecord[]>;
   /** Remembers a request nonce; resolves false if this device used it before. */
   useNonce(device: string, nonce: string, now: number): Promise<boolean>;
   /** Forgets nonces older than `before` (they are refused by their time anyway). */
