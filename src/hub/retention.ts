@@ -6,7 +6,7 @@ const DAY = 86_400_000;
 export const RETENTION = { rawMs: 2 * DAY, hourlyMs: 90 * DAY };
 
 /**
- * Compacts the store's samples now and then every `everyMs` (default hourly) until stopped;
+ * Compacts the store's samples and drops expired sessions now and then every `everyMs` (default hourly) until stopped;
  * a failed run is reported and retried at the next tick, never thrown.
  */
 export function startRetention(
@@ -16,9 +16,13 @@ export function startRetention(
   const now = options.now ?? Date.now;
   const run = () => {
     const at = now();
-    store
-      .compactSamples({ hourlyBefore: at - RETENTION.rawMs, dropBefore: at - RETENTION.hourlyMs })
-      .catch(options.onError ?? ((error) => console.error('hub retention:', error)));
+    Promise.all([
+      store.compactSamples({
+        hourlyBefore: at - RETENTION.rawMs,
+        dropBefore: at - RETENTION.hourlyMs,
+      }),
+      store.pruneSessions(at),
+    ]).catch(options.onError ?? ((error) => console.error('hub retention:', error)));
   };
   run();
   const timer = setInterval(run, options.everyMs ?? 3_600_000);

@@ -233,6 +233,10 @@ describeEachStore('hub store', (target) => {
     await store.addSession('sh', 'ada', T0 + 100);
     expect(await store.sessionUser('sh', T0 + 99)).toBe('ada');
     expect(await store.sessionUser('sh', T0 + 100)).toBeUndefined();
+    await store.addSession('sh2', 'ada', T0 + 200);
+    await store.pruneSessions(T0 + 150);
+    expect(await store.sessionUser('sh', T0 + 99)).toBeUndefined();
+    expect(await store.sessionUser('sh2', T0 + 99)).toBe('ada');
   });
 
   it('migrates once, also when several hubs start together', async () => {

@@ -76,6 +76,8 @@ export interface Store {
   /** The user an API token belongs to. */
   apiTokenUser(hash: string): Promise<string | undefined>;
   addSession(hash: string, user: string, expiresAt: number): Promise<void>;
+  /** Forgets sessions that expired before `now`. */
+  pruneSessions(now: number): Promise<void>;
   /** The user of a session that has not expired. */
   sessionUser(hash: string, now: number): Promise<string | undefined>;
   close(): Promise<void>;
