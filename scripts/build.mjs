@@ -55,8 +55,9 @@ const cli = await build({
   target: 'node20',
   // Installed as dependencies of the piot package: ext2fs ships code esbuild refuses
   // to re-bundle (assignments to constants on paths it never takes). file-disk goes with
-  // it: balena-image-fs must see the same Disk class PioT hands it.
-  external: ['balena-image-fs', 'file-disk'],
+  // it: balena-image-fs must see the same Disk class PioT hands it. The hub's database
+  // drivers stay packages too: better-sqlite3 is a compiled addon, pg loads pg-native lazily.
+  external: ['balena-image-fs', 'file-disk', 'better-sqlite3', 'pg'],
   sourcemap: 'linked',
 });
 const agent = await build({

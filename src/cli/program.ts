@@ -3,6 +3,7 @@ import { buildProgram } from './command.js';
 import type { CliContext } from './context.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFlash } from './commands/flash.js';
+import { registerHub } from './commands/hub.js';
 import { registerImage } from './commands/image.js';
 import { registerInit } from './commands/init.js';
 import { registerSchema } from './commands/schema.js';
@@ -21,6 +22,7 @@ export function createProgram(ctx: CliContext): Command {
     registerSecrets,
     registerVm,
     registerDemo,
+    registerHub,
   ]).addHelpText(
     'after',
     `
@@ -29,6 +31,7 @@ Examples:
   piot validate             check .piot.yaml (and .piot/fleet.yaml) before pushing
   piot schema               JSON Schema of .piot.yaml for your editor
   piot secrets set NAME     encrypt a value for the fleet's devices (see piot secrets -h)
-  piot vm bookworm-amd64-full   boot the virtual Pi`,
+  piot vm bookworm-amd64-full   boot the virtual Pi
+  piot hub --data DIR       run the hub (device registry and fleet API)`,
   );
 }

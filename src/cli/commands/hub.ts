@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { UserError } from '../../errors.js';
+import { createApiToken, createEnrolmentToken, setUserPassword } from '../../hub/admin.js';
+import { startRetention } from '../../hub/retention.js';
+import { parseListen, startHub } from '../../hub/serve.js';
+import { openStore } from '../../hub/store/open.js';
+import type { Store } from '../../hub/store/store.js';
+import type { CliContext } from '../context.js';
+
+interface StoreOptions {
+  data?: string;
+  database?: string;
+}
+
+function withStoreOptions(command: Command): Command {
+  return command
+    .option('--data <dir>', 'keep the hub in DIR/hub.db (SQLite)')
+    .option('--database <url>', 'keep the hub in PostgreSQL instead (postgres://…)', undefined);
+}
+
+async function withStore<T>(
+  ctx: CliContext,
+  options: StoreOptions,
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
+  const database = options.database ?? ctx.env.PIOT_HUB_DATABASE;
+  if (!database && !options.data) {
+    throw new UserError('the hub needs --data DIR (SQLite) or --database postgres://…', {
+      hint: 'piot hub --data /var/lib/piot-hub',
+      exitCode: 2,
+    });
+  }
+  let store: Store;
+  try {
+    store = await openStore({ database, data: options.data && resolve(ctx.cwd, options.data) });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UserError(`cannot open the hub's store: ${message}`, {
+      hint: database ? 'check the URL, and that PostgreSQL runs' : 'check the directory',
+      cause: error,
+    });
+  }
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function registerHub(program: Command, ctx: CliContext): void {
+  const hub = withStoreOptions(program.command('hub'))
+    .description('run the hub: device registry, health history and the fleet API')
+    .option('--listen <host:port>', 'where to serve HTTP', '127.0.0.1:8800')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  piot hub --data /var/lib/piot-hub                   SQLite, on 127.0.0.1:8800
+  piot hub --database postgres://hub@db/piot --listen 0.0.0.0:8800
+  piot hub token create --data /var/lib/piot-hub      an enrolment token for hub_token
+  echo "$PASSWORD" | piot hub user add ada --data /var/lib/piot-hub`,
+    )
+    .action(async (options: StoreOptions & { listen: string }) => {
+      const listen = parseListen(options.listen);
+      await withStore(ctx, options, async (store) => {
+        const running = await startHub({ store }, listen);
+        const stopRetention = startRetention(store);
+        ctx.out(`hub listening on ${running.url}\n`);
+        await new Promise<void>((done) => {
+          process.once('SIGINT', done);
+          process.once('SIGTERM', done);
+        });
+        stopRetention();
+        await running.close();
+      });
+    });
+
+  const token = hub.command('token').description('enrolment and API tokens');
+  withStoreOptions(token.command('create'))
+    .description('print a new one-time enrolment token (give it to image configure as hub_token)')
+    .option('--expires <duration>', 'refuse it after this long, e.g. 7d (default: never)')
+    .option('--api <user>', 'make an API token for this user instead')
+    .action(async (_: unknown, command: Command) => {
+      // --data and --database may come before or after the subcommand (hub's own options).
+      const options = command.optsWithGlobals<StoreOptions & { expires?: string; api?: string }>();
+      await withStore(ctx, options, async (store) => {
+        const now = Date.now();
+        const made = options.api
+          ? await createApiToken(store, options.api, { label: 'cli', now })
+          : (await createEnrolmentToken(store, { expires: options.expires, now })).token;
+        ctx.out(`${made}\n`);
+      });
+    });
+
+  const user = hub.command('user').description('people who may use the dashboard and API');
+  withStoreOptions(user.command('add'))
+    .description('add a user, or set their password; the password is read from stdin')
+    .argument('<name>', 'the login name')
+    .action(async (name: string, _: unknown, command: Command) => {
+      const options = command.optsWithGlobals<StoreOptions>();
+      const password = (await readStdin()).replace(/\r?\n$/, '');
+      await withStore(ctx, options, (store) => setUserPassword(store, name, password, Date.now()));
+      ctx.err(`user ${name} can log in\n`);
+    });
+}

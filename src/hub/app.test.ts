@@ -1,0 +1,257 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { signingPublicKey } from '../image/identity.js';
+import { createApp } from './app.js';
+import { hashPassword, hashToken } from './secrets.js';
+import { signRequest } from './signing.js';
+import type { Store } from './store/store.js';
+import { describeEachStore, type OpenedStore } from './store/test-targets.js';
+
+const NOW = 1_800_000_000_000;
+
+function deviceKey(): { privateKey: KeyObject; signing: string } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  return { privateKey, signing: signingPublicKey(pem) };
+}
+
+describeEachStore('hub API', (target) => {
+  let opened: OpenedStore;
+  let store: Store;
+  let app: ReturnType<typeof createApp>;
+  let now: number;
+  const kitchen = deviceKey();
+
+  beforeEach(async () => {
+    opened = await target.open();
+    store = opened.store;
+    now = NOW;
+    app = createApp({
+      store,
+      now: () => now,
+      clientAddress: (c) => c.req.header('x-test-ip') ?? 'test',
+      logError: () => undefined,
+    });
+    await store.addEnrolmentToken(hashToken('enrol-1'), { now: NOW });
+    await store.setUser('ada', await hashPassword('correct horse'), NOW);
+    await store.addApiToken(hashToken('api-ada'), 'ada', { label: 'test', now: NOW });
+  });
+  afterEach(() => opened.dispose());
+
+  const enrol = (body: unknown, token = 'enrol-1', ip = 'test') =>
+    app.request('/api/v1/enrol', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'x-test-ip': ip },
+      body: JSON.stringify(body),
+    });
+  const signed = (
+    path: string,
+    body: unknown,
+    options: { device?: string; key?: KeyObject; time?: number; nonce?: string } = {},
+  ) => {
+    const text = JSON.stringify(body);
+    const headers = signRequest({
+      device: options.device ?? 'kitchen',
+      privateKey: options.key ?? kitchen.privateKey,
+      method: 'POST',
+      path,
+      body: text,
+      now: options.time ?? now,
+      nonce: options.nonce,
+    });
+    return app.request(path, { method: 'POST', headers, body: text });
+  };
+  const asAda = (path: string) =>
+    app.request(path, { headers: { authorization: 'Bearer api-ada' } });
+  const beat = { agent: { version: '0.1.0' }, metrics: { cpu: 0.5, temperature: 48 } };
+  const HB = '/api/v1/devices/kitchen/heartbeat';
+
+  it('enrols with a good token once, refuses a wrong or reused one', async () => {
+    expect((await enrol({ name: 'kitchen', signing: kitchen.signing }, 'wrong')).status).toBe(401);
+    expect((await enrol({ name: 'kitchen', signing: kitchen.signing })).status).toBe(201);
+    // The same device asking again (lost answer) is fine; anyone else with the token is not.
+    expect((await enrol({ name: 'kitchen', signing: kitchen.signing })).status).toBe(200);
+    const reused = await enrol({ name: 'garage', signing: deviceKey().signing });
+    expect(reused.status).toBe(401);
+    expect(await reused.json()).toEqual({
+      error: 'the enrolment token is unknown, used or expired',
+    });
+    expect((await app.request('/api/v1/enrol', { method: 'POST', body: '{}' })).status).toBe(401);
+    const bad = await enrol({ name: 'Kitchen!', signing: 'ed25519:xyz' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/name is not a device name/);
+  });
+
+  it('accepts a signed heartbeat and shows it to people', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    const response = await signed(HB, beat);
+    expect(response.status).toBe(200);
+    expect((await app.request('/api/v1/devices/kitchen')).status).toBe(401);
+    const view = await asAda('/api/v1/devices/kitchen');
+    expect(view.status).toBe(200);
+    expect(await view.json()).toMatchObject({
+      device: { name: 'kitchen', lastSeen: NOW, lastHeartbeat: { ...beat, receivedAt: NOW } },
+      samples: [{ at: NOW, cpu: 0.5, temperature: 48 }],
+    });
+    const list = (await (await asAda('/api/v1/devices')).json()) as { devices: { name: string }[] };
+    expect(list.devices.map((d) => d.name)).toEqual(['kitchen']);
+    expect((await asAda('/api/v1/devices/nobody')).status).toBe(404);
+  });
+
+  it('refuses unsigned, forged, wrong-device, replayed, stale and revoked requests', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    await store.addEnrolmentToken(hashToken('enrol-2'), { now: NOW });
+    const garage = deviceKey();
+    await enrol({ name: 'garage', signing: garage.signing }, 'enrol-2');
+    const unsigned = await app.request(HB, { method: 'POST', body: JSON.stringify(beat) });
+    expect(unsigned.status).toBe(401);
+    expect((await signed(HB, beat, { key: garage.privateKey })).status).toBe(401);
+    expect((await signed(HB, beat, { device: 'garage', key: garage.privateKey })).status).toBe(403);
+    expect((await signed(HB, beat, { device: 'ghost' })).status).toBe(401);
+    const nonce = 'n'.repeat(20);
+    expect((await signed(HB, beat, { nonce })).status).toBe(200);
+    expect((await signed(HB, beat, { nonce })).status).toBe(401);
+    // A second hub process on the same store refuses the replay too.
+    const otherStore = await opened.reopen();
+    const other = createApp({ store: otherStore, now: () => now });
+    const headers = signRequest({
+      device: 'kitchen',
+      privateKey: kitchen.privateKey,
+      method: 'POST',
+      path: HB,
+      body: '{}',
+      now,
+      nonce,
+    });
+    expect((await other.request(HB, { method: 'POST', headers, body: '{}' })).status).toBe(401);
+    await otherStore.close();
+    expect((await signed(HB, beat, { time: NOW - 5 * 60_000 - 1 })).status).toBe(401);
+    expect((await signed(HB, beat, { time: NOW + 5 * 60_000 + 1 })).status).toBe(401);
+    expect((await signed(HB, beat, { time: NOW - 4 * 60_000 })).status).toBe(200);
+    // A body changed after signing fails the signature.
+    const sig = signRequest({
+      device: 'kitchen',
+      privateKey: kitchen.privateKey,
+      method: 'POST',
+      path: HB,
+      body: '{}',
+      now,
+    });
+    const tampered = await app.request(HB, {
+      method: 'POST',
+      headers: sig,
+      body: '{"metrics":{}}',
+    });
+    expect(tampered.status).toBe(401);
+    await store.revokeDevice('kitchen');
+    expect((await signed(HB, beat)).status).toBe(403);
+    expect((await (await asAda('/api/v1/devices')).json()) as object).toMatchObject({
+      devices: [{ name: 'garage' }, { name: 'kitchen', revoked: true }],
+    });
+  });
+
+  it('answers bad bodies with 400 or 413 and a clear message', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    const notJson = await app.request(HB, {
+      method: 'POST',
+      headers: signRequest({
+        device: 'kitchen',
+        privateKey: kitchen.privateKey,
+        method: 'POST',
+        path: HB,
+        body: '{oops',
+        now,
+      }),
+      body: '{oops',
+    });
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: string }).error).toMatch(/^the body is not JSON/);
+    const wrongType = await signed(HB, { metrics: { cpu: 'hot' } });
+    expect(wrongType.status).toBe(400);
+    expect(((await wrongType.json()) as { error: string }).error).toMatch(/metrics\.cpu/);
+    const huge = await app.request('/api/v1/enrol', {
+      method: 'POST',
+      headers: { authorization: 'Bearer enrol-1' },
+      body: 'x'.repeat(300 * 1024),
+    });
+    expect(huge.status).toBe(413);
+  });
+
+  it('queues commands from people and hands them to the device by long poll', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    const poll = (wait: string, options: { device?: string } = {}) => {
+      const path = `/api/v1/devices/${options.device ?? 'kitchen'}/commands?wait=${wait}`;
+      const headers = signRequest({
+        device: 'kitchen',
+        privateKey: kitchen.privateKey,
+        method: 'GET',
+        path,
+        now,
+      });
+      return app.request(path, { headers });
+    };
+    const queue = (kind: unknown, name = 'kitchen', auth = 'Bearer api-ada') =>
+      app.request(`/api/v1/devices/${name}/commands`, {
+        method: 'POST',
+        headers: { authorization: auth },
+        body: JSON.stringify({ kind }),
+      });
+    expect(await (await poll('0')).json()).toEqual({ commands: [] });
+    expect((await poll('31')).status).toBe(400);
+    expect((await poll('0', { device: 'garage' })).status).toBe(403);
+    expect((await queue('deploy', 'kitchen', 'Bearer nope')).status).toBe(401);
+    expect((await queue('format-disk')).status).toBe(400);
+    expect((await queue('deploy', 'nobody')).status).toBe(404);
+    const queued = await queue('deploy');
+    expect(queued.status).toBe(202);
+    const { command } = (await queued.json()) as { command: { id: string } };
+    expect(await (await poll('0')).json()).toEqual({
+      commands: [{ id: command.id, kind: 'deploy', createdAt: NOW, createdBy: 'ada' }],
+    });
+    expect(await (await poll('0')).json()).toEqual({ commands: [] });
+    // A waiting device gets a new command as soon as it is queued, well before its wait ends.
+    const started = performance.now();
+    const waiting = poll('20');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await queue('reboot');
+    const woken = (await (await waiting).json()) as { commands: { kind: string }[] };
+    expect(woken.commands.map((c) => c.kind)).toEqual(['reboot']);
+    expect(performance.now() - started).toBeLessThan(5000);
+    // With nothing queued, the poll ends empty when its wait is up.
+    expect(await (await poll('1')).json()).toEqual({ commands: [] });
+  });
+
+  it('logs people in with a session cookie and rate-limits logins and enrolments', async () => {
+    const login = (password: string, ip = 'a') =>
+      app.request('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-test-ip': ip },
+        body: JSON.stringify({ name: 'ada', password }),
+      });
+    expect((await login('wrong')).status).toBe(401);
+    const ok = await login('correct horse');
+    expect(ok.status).toBe(200);
+    const cookie = ok.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^piot_session=[^;]+;.*HttpOnly/);
+    const viaCookie = await app.request('/api/v1/devices', {
+      headers: { cookie: cookie.split(';')[0]! },
+    });
+    expect(viaCookie.status).toBe(200);
+    const form = await app.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-test-ip': 'b' },
+      body: 'name=ada&password=correct+horse',
+    });
+    expect(form.status).toBe(200);
+    const statuses = [];
+    for (let i = 0; i < 12; i++) statuses.push((await login('wrong', 'c')).status);
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    expect((await login('correct horse', 'd')).status).toBe(200);
+    now += 60_000;
+    expect((await login('correct horse', 'c')).status).toBe(200);
+    const enrols = [];
+    for (let i = 0; i < 11; i++) enrols.push((await enrol({}, 'x', 'e')).status);
+    expect(enrols.at(-1)).toBe(429);
+  });
+});

@@ -1,0 +1,66 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { commandQueue } from './commands.js';
+import { deviceGuard } from './device-auth.js';
+import { deviceRoutes } from './routes/devices.js';
+import { peopleRoutes } from './routes/people.js';
+import { tokenBucket } from './rate-limit.js';
+import type { Store } from './store/store.js';
+
+/** What the hub's HTTP app needs; tests pass their own clock and client address. */
+export interface HubDeps {
+  store: Store;
+  now?: () => number;
+  /** The client's address, for rate limits (the server passes the socket's). */
+  clientAddress?: (c: Context) => string;
+  /** Request bodies larger than this get 413 (default 256 KiB). */
+  maxBodyBytes?: number;
+  /** Per client address: enrolments and logins allowed at once, then per minute. */
+  rateLimits?: { burst: number; perMinute: number };
+  /** Mark the session cookie Secure (behind HTTPS). */
+  secureCookies?: boolean;
+  /** Where unexpected errors are reported (default: stderr). */
+  logError?: (error: unknown) => void;
+}
+
+/** The same dependencies with every default filled in. */
+export type ResolvedDeps = Required<HubDeps>;
+
+/** The hub's HTTP API as a hono app: serve it, or call `app.request()` in tests. */
+export function createApp(deps: HubDeps): Hono {
+  const resolved: ResolvedDeps = {
+    now: Date.now,
+    clientAddress: () => 'unknown',
+    maxBodyBytes: 256 * 1024,
+    rateLimits: { burst: 10, perMinute: 10 },
+    secureCookies: false,
+    logError: (error) => console.error(error),
+    ...deps,
+  };
+  const app = new Hono();
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: resolved.maxBodyBytes,
+      onError: (c) =>
+        c.json({ error: `the body is larger than ${resolved.maxBodyBytes} bytes` }, 413),
+    }),
+  );
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  const limits = {
+    enrol: tokenBucket(resolved.rateLimits),
+    login: tokenBucket(resolved.rateLimits),
+  };
+  const queue = commandQueue(resolved.store);
+  const guard = deviceGuard(resolved.store, resolved.now);
+  app.route('/', deviceRoutes(resolved, guard, limits.enrol, queue));
+  app.route('/', peopleRoutes(resolved, limits.login, queue));
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    resolved.logError(error);
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}

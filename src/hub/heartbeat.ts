@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+const text = (max: number) => z.string().max(max);
+const ratio = z.number().min(0).max(1);
+
+/** A deploy event as the agent keeps it in state.json (src/agent/state.ts). */
+export const deployEventSchema = z.object({
+  at: text(40),
+  commit: text(64),
+  kind: z.enum(['started', 'succeeded', 'failed', 'rolled-back', 'invalid', 'interrupted', 'bad']),
+  reason: text(4000).optional(),
+});
+
+/** A job run as the agent records it (src/agent/jobs.ts), with the job's app and name. */
+export const jobRunSchema = z.object({
+  app: text(40),
+  job: text(64),
+  start: text(40),
+  end: text(40),
+  seconds: z.number().min(0),
+  status: z.enum(['succeeded', 'failed', 'timed-out', 'killed']),
+  exitCode: z.number().int().optional(),
+  attempts: z.number().int().min(1).max(1000),
+  log: z.array(text(2000)).max(50),
+});
+
+/** The numeric series the hub keeps a history of. */
+export const metricsSchema = z.object({
+  /** SoC temperature, °C. */
+  temperature: z.number().min(-100).max(200).optional(),
+  /** CPU busy share since the last heartbeat, 0–1. */
+  cpu: ratio.optional(),
+  /** Memory used share, 0–1. */
+  memory: ratio.optional(),
+  /** Root filesystem used share, 0–1. */
+  disk: ratio.optional(),
+  /** Wi-Fi signal, dBm. */
+  wifiSignal: z.number().min(-150).max(0).optional(),
+});
+
+/** What a device sends in `POST /api/v1/devices/:name/heartbeat`. */
+export const heartbeatSchema = z.object({
+  agent: z.object({ version: text(40), uptime: z.number().min(0).optional() }).optional(),
+  metrics: metricsSchema.optional(),
+  deploy: z
+    .object({
+      app: text(40).optional(),
+      current: text(64).optional(),
+      previous: text(64).optional(),
+      pending: text(64).optional(),
+      lastDeploy: deployEventSchema.optional(),
+    })
+    .optional(),
+  events: z.array(deployEventSchema).max(200).optional(),
+  jobRuns: z.array(jobRunSchema).max(200).optional(),
+});
+
+export type Heartbeat = z.output<typeof heartbeatSchema>;
+export type Metrics = z.output<typeof metricsSchema>;
+export type DeployEventRecord = z.output<typeof deployEventSchema>;
+export type JobRunRecord = z.output<typeof jobRunSchema>;

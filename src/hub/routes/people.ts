@@ -1,0 +1,92 @@
+import { Hono, type Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { createMiddleware } from 'hono/factory';
+import { z } from 'zod';
+import type { ResolvedDeps } from '../app.js';
+import { commandSchema, type CommandQueue } from '../commands.js';
+import { formAsJson, httpError, parseJson, rawBody } from '../http.js';
+import type { RateLimiter } from '../rate-limit.js';
+import { checkPassword, hashToken, newSecret } from '../secrets.js';
+import { bearer } from './devices.js';
+
+/** The session cookie's name. */
+export const SESSION_COOKIE = 'piot_session';
+const SESSION_MS = 7 * 24 * 3600_000;
+
+const loginSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  password: z.string().min(1).max(1000),
+});
+
+/** The routes people call: login, and the fleet (API token or session cookie). */
+export function peopleRoutes(
+  deps: ResolvedDeps,
+  limit: RateLimiter,
+  queue: CommandQueue,
+): Hono<{ Variables: { user: string } }> {
+  const app = new Hono<{ Variables: { user: string } }>();
+  const person = createMiddleware<{ Variables: { user: string } }>(async (c, next) => {
+    const user = await whoIs(c, deps);
+    if (!user)
+      throw httpError(401, 'log in (POST /login) or send Authorization: Bearer <API token>');
+    c.set('user', user);
+    await next();
+  });
+
+  app.post('/login', async (c) => {
+    if (!limit.take(deps.clientAddress(c), deps.now())) {
+      c.header('Retry-After', '60');
+      throw httpError(429, 'too many login attempts from this address; try again later');
+    }
+    const body = parseJson(formAsJson(c.req.header('content-type'), await rawBody(c)), loginSchema);
+    const stored = await deps.store.getUserPasswordHash(body.name);
+    if (!(await checkPassword(body.password, stored))) {
+      throw httpError(401, 'wrong name or password');
+    }
+    const session = newSecret('piots');
+    await deps.store.addSession(hashToken(session), body.name, deps.now() + SESSION_MS);
+    setCookie(c, SESSION_COOKIE, session, {
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: deps.secureCookies,
+      path: '/',
+      maxAge: SESSION_MS / 1000,
+    });
+    return c.json({ user: body.name });
+  });
+
+  app.get('/api/v1/devices', person, async (c) => {
+    const devices = await deps.store.listDevices();
+    return c.json({ devices });
+  });
+
+  app.get('/api/v1/devices/:name', person, async (c) => {
+    const name = c.req.param('name');
+    const device = await deps.store.getDevice(name);
+    if (!device) throw httpError(404, `no device named ${JSON.stringify(name)}`);
+    const now = deps.now();
+    const [samples, events, jobRuns] = await Promise.all([
+      deps.store.samples(name, { from: now - 24 * 3600_000, to: now + 1 }),
+      deps.store.deployEvents(name, 20),
+      deps.store.jobRuns(name, 20),
+    ]);
+    return c.json({ device, samples, events, jobRuns });
+  });
+  app.post('/api/v1/devices/:name/commands', person, async (c) => {
+    const name = c.req.param('name');
+    const { kind } = parseJson(await rawBody(c), commandSchema);
+    if (!(await deps.store.getDevice(name)))
+      throw httpError(404, `no device named ${JSON.stringify(name)}`);
+    const command = await queue.add(name, kind, c.get('user'), deps.now());
+    return c.json({ command }, 202);
+  });
+  return app;
+}
+
+async function whoIs(c: Context, deps: ResolvedDeps): Promise<string | undefined> {
+  const token = bearer(c.req.header('authorization'));
+  if (token) return deps.store.apiTokenUser(hashToken(token));
+  const session = getCookie(c, SESSION_COOKIE);
+  if (session) return deps.store.sessionUser(hashToken(session), deps.now());
+  return undefined;
+}

@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createApiToken, createEnrolmentToken, setUserPassword } from './admin.js';
+import { parseListen, startHub } from './serve.js';
+import { hashToken } from './secrets.js';
+import { openStore } from './store/open.js';
+
+describe('parseListen', () => {
+  it('reads HOST:PORT and refuses the rest', () => {
+    expect(parseListen('127.0.0.1:8800')).toEqual({ hostname: '127.0.0.1', port: 8800 });
+    expect(parseListen('[::1]:80')).toEqual({ hostname: '::1', port: 80 });
+    for (const bad of ['8800', '127.0.0.1', 'host:99999', ':80', '::1:80'])
+      expect(() => parseListen(bad)).toThrow(/is not HOST:PORT/);
+  });
+});
+
+describe('hub admin and server', () => {
+  // The one test on a real socket: the server wiring (client address for rate limits).
+  it('serves the API on a port, limiting logins by the socket address', async () => {
+    const data = await mkdtemp(join(tmpdir(), 'piot-hub-serve-'));
+    const store = await openStore({ data });
+    try {
+      const { token, expiresAt } = await createEnrolmentToken(store, { expires: '1h', now: 0 });
+      expect(token).toMatch(/^piote_/);
+      expect(expiresAt).toBe(3_600_000);
+      await expect(createEnrolmentToken(store, { expires: 'soon', now: 0 })).rejects.toThrow(
+        /not a duration/,
+      );
+      await expect(createApiToken(store, 'ada', { label: 'x', now: 0 })).rejects.toThrow(/no user/);
+      await expect(setUserPassword(store, 'ada', 'short', 0)).rejects.toThrow(/8 characters/);
+      await setUserPassword(store, 'ada', 'long enough', 0);
+      const api = await createApiToken(store, 'ada', { label: 'x', now: 0 });
+      expect(await store.apiTokenUser(hashToken(api))).toBe('ada');
+
+      const hub = await startHub(
+        { store, rateLimits: { burst: 1, perMinute: 1 } },
+        { hostname: '127.0.0.1', port: 0 },
+      );
+      try {
+        expect((await fetch(`${hub.url}/healthz`)).status).toBe(200);
+        const devices = await fetch(`${hub.url}/api/v1/devices`, {
+          headers: { authorization: `Bearer ${api}` },
+        });
+        expect(await devices.json()).toEqual({ devices: [] });
+        const login = () =>
+          fetch(`${hub.url}/login`, { method: 'POST', body: '{"name":"ada","password":"no"}' });
+        expect((await login()).status).toBe(401);
+        expect((await login()).status).toBe(429);
+      } finally {
+        await hub.close();
+      }
+    } finally {
+      await store.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  });
+});

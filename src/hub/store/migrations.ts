@@ -1,0 +1,152 @@
+import type { Db } from './db.js';
+
+/** One schema change; `sql` is a list of statements both SQLite and PostgreSQL accept. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string[];
+}
+
+/** The hub's schema, in order. Append new migrations; never edit an applied one. */
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: [
+      `CREATE TABLE devices (
+        name TEXT PRIMARY KEY,
+        signing TEXT NOT NULL,
+        enrolled_at BIGINT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        last_seen BIGINT,
+        last_heartbeat TEXT
+      )`,
+      `CREATE TABLE enrolment_tokens (
+        hash TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        used_at BIGINT,
+        used_by TEXT
+      )`,
+      `CREATE TABLE samples (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        at BIGINT NOT NULL,
+        temperature DOUBLE PRECISION,
+        cpu DOUBLE PRECISION,
+        memory DOUBLE PRECISION,
+        disk DOUBLE PRECISION,
+        wifi_signal DOUBLE PRECISION,
+        PRIMARY KEY (device, at)
+      )`,
+      `CREATE TABLE deploy_events (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        commit_sha TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (device, at, commit_sha, kind)
+      )`,
+      `CREATE TABLE job_runs (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        app TEXT NOT NULL,
+        job TEXT NOT NULL,
+        started TEXT NOT NULL,
+        ended TEXT NOT NULL,
+        seconds DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL,
+        exit_code INTEGER,
+        attempts INTEGER NOT NULL,
+        log TEXT NOT NULL,
+        PRIMARY KEY (device, app, job, started)
+      )`,
+      `CREATE TABLE nonces (
+        device TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (device, nonce)
+      )`,
+      `CREATE INDEX nonces_at ON nonces (at)`,
+      `CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE api_tokens (
+        hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      )`,
+      `CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+        expires_at BIGINT NOT NULL
+      )`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'hourly samples',
+    sql: [
+      `CREATE TABLE samples_hourly (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        at BIGINT NOT NULL,
+        temperature DOUBLE PRECISION,
+        cpu DOUBLE PRECISION,
+        memory DOUBLE PRECISION,
+        disk DOUBLE PRECISION,
+        wifi_signal DOUBLE PRECISION,
+        PRIMARY KEY (device, at)
+      )`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'commands',
+    sql: [
+      `CREATE TABLE commands (
+        id TEXT PRIMARY KEY,
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        delivered_at BIGINT
+      )`,
+      `CREATE INDEX commands_waiting ON commands (device, delivered_at)`,
+    ],
+  },
+];
+
+// Any fixed number: every hub process on one PostgreSQL takes the same lock.
+const PG_LOCK = 7_361_902_114;
+
+/**
+ * Brings the schema up to the newest migration, each in its own transaction and recorded in
+ * `migrations`. Safe with several hub processes at once: PostgreSQL serialises them with an
+ * advisory lock, SQLite with its write lock. Resolves to the versions it applied.
+ */
+export async function migrate(db: Db, migrations = MIGRATIONS): Promise<number[]> {
+  const applied: number[] = [];
+  for (const migration of migrations) {
+    const done = await db.transaction(async (tx) => {
+      if (tx.dialect === 'postgres') await tx.all('SELECT pg_advisory_xact_lock(?)', [PG_LOCK]);
+      await tx.run(
+        `CREATE TABLE IF NOT EXISTS migrations (
+          version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+      );
+      const rows = await tx.all('SELECT version FROM migrations WHERE version = ?', [
+        migration.version,
+      ]);
+      if (rows.length > 0) return false;
+      for (const statement of migration.sql) await tx.run(statement);
+      await tx.run('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        Date.now(),
+      ]);
+      return true;
+    });
+    if (done) applied.push(migration.version);
+  }
+  return applied;
+}

@@ -1,0 +1,228 @@
+import type { DeployEventRecord, Heartbeat, JobRunRecord } from '../heartbeat.js';
+import type { Db } from './db.js';
+import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
+import type { CommandRecord, Sample, Store } from './store.js';
+
+const HOUR = 3_600_000;
+
+/** The Store on a migrated Db: the same SQL for SQLite and PostgreSQL. */
+export function sqlStore(db: Db): Store {
+  return {
+    async addEnrolmentToken(hash, { now, expiresAt }) {
+      await db.run('INSERT INTO enrolment_tokens (hash, created_at, expires_at) VALUES (?, ?, ?)', [
+        hash,
+        now,
+        expiresAt ?? null,
+      ]);
+    },
+    enrol: ({ tokenHash, name, signing, now }) =>
+      enrolIn(db, { tokenHash, name, signing, now }).catch((error: { code?: string }) => {
+        // Two tokens racing for one new name on PostgreSQL: the loser's insert hits the key.
+        if (error.code === '23505') return { ok: false, reason: 'name-taken' } as const;
+        throw error;
+      }),
+    getDevice: (name) => deviceIn(db, name),
+    async listDevices() {
+      const rows = await db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY name`);
+      return rows.map(toDevice);
+    },
+    async revokeDevice(name) {
+      return (await db.run('UPDATE devices SET revoked = 1 WHERE name = ?', [name])) === 1;
+    },
+    recordHeartbeat: (name, heartbeat: Heartbeat, now) =>
+      db.transaction(async (tx) => {
+        const { events, jobRuns, ...summary } = heartbeat;
+        await tx.run('UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?', [
+          now,
+          JSON.stringify({ ...summary, receivedAt: now }),
+          name,
+        ]);
+        const m = heartbeat.metrics;
+        if (m && Object.keys(m).length > 0) {
+          await tx.run(
+            `INSERT INTO samples (device, at, temperature, cpu, memory, disk, wifi_signal)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+            [name, now, m.temperature, m.cpu, m.memory, m.disk, m.wifiSignal].map((v) => v ?? null),
+          );
+        }
+        for (const e of events ?? []) {
+          await tx.run(
+            `INSERT INTO deploy_events (device, at, commit_sha, kind, reason)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+            [name, e.at, e.commit, e.kind, e.reason ?? null],
+          );
+        }
+        for (const r of jobRuns ?? []) {
+          await tx.run(
+            `INSERT INTO job_runs
+               (device, app, job, started, ended, seconds, status, exit_code, attempts, log)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+            [name, r.app, r.job, r.start, r.end, r.seconds, r.status, r.exitCode ?? null].concat([
+              r.attempts,
+              JSON.stringify(r.log),
+            ]),
+          );
+        }
+      }),
+    compactSamples: ({ hourlyBefore, dropBefore }) =>
+      db.transaction(async (tx) => {
+        const boundary = Math.floor(hourlyBefore / HOUR) * HOUR;
+        // Samples carry the hub's receive time, so no sample arrives for an hour already
+        // compacted: each hour is averaged once, from all of its raw samples.
+        await tx.run(
+          `INSERT INTO samples_hourly (device, at, temperature, cpu, memory, disk, wifi_signal)
+           SELECT device, (at / ${HOUR}) * ${HOUR}, AVG(temperature), AVG(cpu), AVG(memory),
+             AVG(disk), AVG(wifi_signal)
+           FROM samples WHERE at < ? GROUP BY device, (at / ${HOUR}) * ${HOUR}
+           ON CONFLICT DO NOTHING`,
+          [boundary],
+        );
+        await tx.run('DELETE FROM samples WHERE at < ?', [boundary]);
+        await tx.run('DELETE FROM samples_hourly WHERE at < ?', [dropBefore]);
+      }),
+    async samples(name, { from, to }) {
+      const columns = 'at, temperature, cpu, memory, disk, wifi_signal';
+      const rows = await db.all<Record<string, number | string | null>>(
+        `SELECT ${columns} FROM samples_hourly WHERE device = ? AND at >= ? AND at < ?
+         UNION ALL
+         SELECT ${columns} FROM samples WHERE device = ? AND at >= ? AND at < ?
+         ORDER BY at`,
+        [name, from, to, name, from, to],
+      );
+      return rows.map((row) => {
+        const sample: Sample = { at: Number(row.at) };
+        const set = (key: keyof Sample, value: unknown) => {
+          if (value !== null && value !== undefined) sample[key] = Number(value);
+        };
+        set('temperature', row.temperature);
+        set('cpu', row.cpu);
+        set('memory', row.memory);
+        set('disk', row.disk);
+        set('wifiSignal', row.wifi_signal);
+        return sample;
+      });
+    },
+    async deployEvents(name, limit) {
+      const rows = await db.all<{
+        at: string;
+        commit_sha: string;
+        kind: string;
+        reason: string | null;
+      }>(
+        `SELECT at, commit_sha, kind, reason FROM deploy_events WHERE device = ?
+         ORDER BY at DESC LIMIT ?`,
+        [name, limit],
+      );
+      return rows.map((r) => ({
+        at: r.at,
+        commit: r.commit_sha,
+        kind: r.kind as DeployEventRecord['kind'],
+        ...(r.reason === null ? {} : { reason: r.reason }),
+      }));
+    },
+    async jobRuns(name, limit) {
+      const rows = await db.all<Record<string, string | number | null>>(
+        `SELECT app, job, started, ended, seconds, status, exit_code, attempts, log FROM job_runs
+         WHERE device = ? ORDER BY started DESC LIMIT ?`,
+        [name, limit],
+      );
+      return rows.map((r): JobRunRecord => ({
+        app: String(r.app),
+        job: String(r.job),
+        start: String(r.started),
+        end: String(r.ended),
+        seconds: Number(r.seconds),
+        status: r.status as JobRunRecord['status'],
+        ...(r.exit_code === null ? {} : { exitCode: Number(r.exit_code) }),
+        attempts: Number(r.attempts),
+        log: JSON.parse(String(r.log)) as string[],
+      }));
+    },
+    async addCommand(device, command) {
+      await db.run(
+        'INSERT INTO commands (id, device, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
+        [command.id, device, command.kind, command.createdAt, command.createdBy],
+      );
+    },
+    takeCommands: (device, now) =>
+      db.transaction(async (tx) => {
+        const rows = await tx.all<Record<string, string | number>>(
+          `SELECT id, kind, created_at, created_by FROM commands
+           WHERE device = ? AND delivered_at IS NULL ORDER BY created_at, id LIMIT 100`,
+          [device],
+        );
+        const taken: CommandRecord[] = [];
+        for (const row of rows) {
+          // Another hub process may have handed it out since the SELECT.
+          const mine = await tx.run(
+            'UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL',
+            [now, row.id],
+          );
+          if (mine === 1) {
+            taken.push({
+              id: String(row.id),
+              kind: String(row.kind),
+              createdAt: Number(row.created_at),
+              createdBy: String(row.created_by),
+            });
+          }
+        }
+        return taken;
+      }),
+    async useNonce(device, nonce, now) {
+      const added = await db.run(
+        'INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+        [device, nonce, now],
+      );
+      return added === 1;
+    },
+    async pruneNonces(before) {
+      await db.run('DELETE FROM nonces WHERE at < ?', [before]);
+    },
+    async setUser(name, passwordHash, now) {
+      await db.run(
+        `INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash`,
+        [name, passwordHash, now],
+      );
+    },
+    async getUserPasswordHash(name) {
+      const rows = await db.all<{ password_hash: string }>(
+        'SELECT password_hash FROM users WHERE name = ?',
+        [name],
+      );
+      return rows[0]?.password_hash;
+    },
+    async addApiToken(hash, user, { label, now }) {
+      await db.run(
+        'INSERT INTO api_tokens (hash, username, label, created_at) VALUES (?, ?, ?, ?)',
+        [hash, user, label, now],
+      );
+    },
+    async apiTokenUser(hash) {
+      const rows = await db.all<{ username: string }>(
+        'SELECT username FROM api_tokens WHERE hash = ?',
+        [hash],
+      );
+      return rows[0]?.username;
+    },
+    async addSession(hash, user, expiresAt) {
+      await db.run('INSERT INTO sessions (hash, username, expires_at) VALUES (?, ?, ?)', [
+        hash,
+        user,
+        expiresAt,
+      ]);
+    },
+    async pruneSessions(now) {
+      await db.run('DELETE FROM sessions WHERE expires_at <= ?', [now]);
+    },
+    async sessionUser(hash, now) {
+      const rows = await db.all<{ username: string }>(
+        'SELECT username FROM sessions WHERE hash = ? AND expires_at > ?',
+        [hash, now],
+      );
+      return rows[0]?.username;
+    },
+    close: () => db.close(),
+  };
+}

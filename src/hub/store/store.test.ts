@@ -1,0 +1,248 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { Heartbeat } from '../heartbeat.js';
+import { MIGRATIONS } from './migrations.js';
+import type { Store } from './store.js';
+import { describeEachStore, type OpenedStore } from './test-targets.js';
+
+const KEY = 'ed25519:' + Buffer.alloc(32, 1).toString('base64');
+const OTHER_KEY = 'ed25519:' + Buffer.alloc(32, 2).toString('base64');
+const T0 = 1_800_000_000_000;
+
+describeEachStore('hub store', (target) => {
+  let opened: OpenedStore;
+  let store: Store;
+  beforeEach(async () => {
+    opened = await target.open();
+    store = opened.store;
+  });
+  afterEach(() => opened.dispose());
+
+  const enrolled = async (name = 'kitchen', token = `tok-${name}`) => {
+    await store.addEnrolmentToken(token, { now: T0 });
+    const result = await store.enrol({ tokenHash: token, name, signing: KEY, now: T0 });
+    expect(result.ok).toBe(true);
+  };
+
+  it('enrols a device once per token', async () => {
+    await store.addEnrolmentToken('h1', { now: T0 });
+    const first = await store.enrol({ tokenHash: 'h1', name: 'kitchen', signing: KEY, now: T0 });
+    expect(first).toMatchObject({ ok: true, again: false, device: { name: 'kitchen' } });
+    const device = await store.getDevice('kitchen');
+    expect(device).toEqual({ name: 'kitchen', signing: KEY, enrolledAt: T0, revoked: false });
+    // The same device repeating itself is answered again; anyone else is refused.
+    const again = await store.enrol({ tokenHash: 'h1', name: 'kitchen', signing: KEY, now: T0 });
+    expect(again).toMatchObject({ ok: true, again: true });
+    const other = await store.enrol({ tokenHash: 'h1', name: 'garage', signing: KEY, now: T0 });
+    expect(other).toEqual({ ok: false, reason: 'bad-token' });
+    const otherKey = await store.enrol({
+      tokenHash: 'h1',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(otherKey).toEqual({ ok: false, reason: 'bad-token' });
+    expect(await store.getDevice('garage')).toBeUndefined();
+  });
+
+  it('refuses unknown and expired tokens, and names a live device holds', async () => {
+    expect(await store.enrol({ tokenHash: 'nope', name: 'a', signing: KEY, now: T0 })).toEqual({
+      ok: false,
+      reason: 'bad-token',
+    });
+    await store.addEnrolmentToken('old', { now: T0, expiresAt: T0 + 10 });
+    expect(await store.enrol({ tokenHash: 'old', name: 'a', signing: KEY, now: T0 + 10 })).toEqual({
+      ok: false,
+      reason: 'bad-token',
+    });
+    await enrolled('kitchen');
+    await store.addEnrolmentToken('h2', { now: T0 });
+    const taken = await store.enrol({
+      tokenHash: 'h2',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(taken).toEqual({ ok: false, reason: 'name-taken' });
+    // The token was not spent on the refusal: a revoked device may re-enrol with it.
+    expect(await store.revokeDevice('kitchen')).toBe(true);
+    expect((await store.getDevice('kitchen'))?.revoked).toBe(true);
+    const back = await store.enrol({
+      tokenHash: 'h2',
+      name: 'kitchen',
+      signing: OTHER_KEY,
+      now: T0,
+    });
+    expect(back).toMatchObject({ ok: true, device: { signing: OTHER_KEY, revoked: false } });
+    expect(await store.revokeDevice('nobody')).toBe(false);
+  });
+
+  it('lets exactly one of several racing enrolments use a token', async () => {
+    await store.addEnrolmentToken('race', { now: T0 });
+    const second = await opened.reopen();
+    try {
+      const results = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((name, i) =>
+          (i % 2 ? second : store).enrol({ tokenHash: 'race', name, signing: KEY, now: T0 }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(await store.listDevices()).toHaveLength(1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('gives a new name to one of two tokens racing for it, and keeps the other token', async () => {
+    await store.addEnrolmentToken('t1', { now: T0 });
+    await store.addEnrolmentToken('t2', { now: T0 });
+    const second = await opened.reopen();
+    try {
+      const results = await Promise.all([
+        store.enrol({ tokenHash: 't1', name: 'kitchen', signing: KEY, now: T0 }),
+        second.enrol({ tokenHash: 't2', name: 'kitchen', signing: OTHER_KEY, now: T0 }),
+      ]);
+      expect(results.map((r) => (r.ok ? 'ok' : r.reason)).sort()).toEqual(['name-taken', 'ok']);
+      const loser = results[0].ok ? 't2' : 't1';
+      const later = await store.enrol({ tokenHash: loser, name: 'garage', signing: KEY, now: T0 });
+      expect(later.ok).toBe(true);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('records heartbeats: summary, samples, events and job runs, without duplicates', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const beat: Heartbeat = {
+      agent: { version: '0.1.0' },
+      metrics: { temperature: 51.5, cpu: 0.25, memory: 0.5, disk: 0.75, wifiSignal: -61 },
+      deploy: { app: 'sensor', current: 'abc123' },
+      events: [{ at: '2027-01-01T00:00:00.000Z', commit: 'abc123', kind: 'succeeded' }],
+      jobRuns: [
+        {
+          app: 'sensor',
+          job: 'backup',
+          start: '2027-01-01T03:00:00.000Z',
+          end: '2027-01-01T03:00:02.000Z',
+          seconds: 2,
+          status: 'failed',
+          exitCode: 3,
+          attempts: 2,
+          log: ['no space'],
+        },
+      ],
+    };
+    await store.recordHeartbeat('kitchen', beat, T0 + 1000);
+    await store.recordHeartbeat('kitchen', { ...beat, metrics: { cpu: 0.5 } }, T0 + 2000);
+    const device = await store.getDevice('kitchen');
+    expect(device?.lastSeen).toBe(T0 + 2000);
+    expect(device?.lastHeartbeat).toEqual({
+      agent: { version: '0.1.0' },
+      metrics: { cpu: 0.5 },
+      deploy: { app: 'sensor', current: 'abc123' },
+      receivedAt: T0 + 2000,
+    });
+    expect(await store.samples('kitchen', { from: T0, to: T0 + 5000 })).toEqual([
+      { at: T0 + 1000, temperature: 51.5, cpu: 0.25, memory: 0.5, disk: 0.75, wifiSignal: -61 },
+      { at: T0 + 2000, cpu: 0.5 },
+    ]);
+    expect(await store.samples('kitchen', { from: T0 + 1001, to: T0 + 2000 })).toEqual([]);
+    expect(await store.deployEvents('kitchen', 10)).toEqual(beat.events);
+    expect(await store.jobRuns('kitchen', 10)).toEqual(beat.jobRuns);
+    expect(await store.samples('garage', { from: 0, to: T0 * 2 })).toEqual([]);
+    expect(await store.deployEvents('garage', 10)).toEqual([]);
+    expect((await store.listDevices()).map((d) => d.name)).toEqual(['garage', 'kitchen']);
+  });
+
+  it('keeps the newest events and runs first, up to the limit', async () => {
+    await enrolled('kitchen');
+    const events = [1, 2, 3].map((i) => ({
+      at: `2027-01-0${i}T00:00:00.000Z`,
+      commit: `c${i}`,
+      kind: 'started' as const,
+    }));
+    await store.recordHeartbeat('kitchen', { events }, T0);
+    expect((await store.deployEvents('kitchen', 2)).map((e) => e.commit)).toEqual(['c3', 'c2']);
+  });
+
+  it('averages old samples per hour and drops the oldest hours', async () => {
+    await enrolled('kitchen');
+    const H = 3_600_000;
+    const base = Math.floor(T0 / H) * H;
+    const at = [base + 1, base + 2, base + H + 5, base + 2 * H + 1];
+    for (const [i, t] of at.entries()) {
+      await store.recordHeartbeat('kitchen', { metrics: { cpu: i / 10, temperature: 40 + i } }, t);
+    }
+    await store.compactSamples({ hourlyBefore: base + 2 * H + 30, dropBefore: 0 });
+    const all = await store.samples('kitchen', { from: 0, to: base + 3 * H });
+    expect(all).toHaveLength(3);
+    expect(all[0]).toMatchObject({ at: base, temperature: 40.5 });
+    expect(all[0]!.cpu).toBeCloseTo(0.05);
+    expect(all[1]).toMatchObject({ at: base + H, cpu: 0.2, temperature: 42 });
+    expect(all[2]).toEqual({ at: base + 2 * H + 1, cpu: 0.3, temperature: 43 });
+    // Compacting again changes nothing; then the first hour ages out.
+    await store.compactSamples({ hourlyBefore: base + 2 * H + 30, dropBefore: 0 });
+    expect(await store.samples('kitchen', { from: 0, to: base + 3 * H })).toEqual(all);
+    await store.compactSamples({ hourlyBefore: base + 2 * H, dropBefore: base + 1 });
+    expect(await store.samples('kitchen', { from: 0, to: base + 3 * H })).toEqual(all.slice(1));
+  });
+
+  it('hands each queued command out once, oldest first', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const command = (id: string, at: number) => ({
+      id,
+      kind: 'deploy',
+      createdAt: at,
+      createdBy: 'ada',
+    });
+    await store.addCommand('kitchen', command('c2', T0 + 1));
+    await store.addCommand('kitchen', command('c1', T0));
+    await store.addCommand('garage', command('g1', T0));
+    const second = await opened.reopen();
+    try {
+      const [a, b] = await Promise.all([
+        store.takeCommands('kitchen', T0 + 5),
+        second.takeCommands('kitchen', T0 + 5),
+      ]);
+      const all = [...a, ...b].sort((x, y) => x.createdAt - y.createdAt);
+      expect(all).toEqual([command('c1', T0), command('c2', T0 + 1)]);
+    } finally {
+      await second.close();
+    }
+    expect(await store.takeCommands('kitchen', T0 + 6)).toEqual([]);
+    expect((await store.takeCommands('garage', T0 + 6)).map((c) => c.id)).toEqual(['g1']);
+  });
+
+  it('remembers nonces per device until pruned', async () => {
+    expect(await store.useNonce('kitchen', 'n1', T0)).toBe(true);
+    expect(await store.useNonce('kitchen', 'n1', T0 + 1)).toBe(false);
+    expect(await store.useNonce('garage', 'n1', T0)).toBe(true);
+    await store.pruneNonces(T0 + 1);
+    expect(await store.useNonce('kitchen', 'n1', T0 + 2)).toBe(true);
+  });
+
+  it('keeps users, API tokens and sessions', async () => {
+    expect(await store.getUserPasswordHash('ada')).toBeUndefined();
+    await store.setUser('ada', 'hash1', T0);
+    await store.setUser('ada', 'hash2', T0);
+    expect(await store.getUserPasswordHash('ada')).toBe('hash2');
+    await store.addApiToken('th', 'ada', { label: 'ci', now: T0 });
+    expect(await store.apiTokenUser('th')).toBe('ada');
+    expect(await store.apiTokenUser('other')).toBeUndefined();
+    await store.addSession('sh', 'ada', T0 + 100);
+    expect(await store.sessionUser('sh', T0 + 99)).toBe('ada');
+    expect(await store.sessionUser('sh', T0 + 100)).toBeUndefined();
+    await store.addSession('sh2', 'ada', T0 + 200);
+    await store.pruneSessions(T0 + 150);
+    expect(await store.sessionUser('sh', T0 + 99)).toBeUndefined();
+    expect(await store.sessionUser('sh2', T0 + 99)).toBe('ada');
+  });
+
+  it('migrates once, also when several hubs start together', async () => {
+    const hubs = await Promise.all([opened.reopen(), opened.reopen(), opened.reopen()]);
+    await Promise.all(hubs.map((h) => h.close()));
+    await enrolled('kitchen');
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+  });
+});

@@ -1,0 +1,84 @@
+import type { DeployEventRecord, Heartbeat, JobRunRecord, Metrics } from '../heartbeat.js';
+
+/** A device as the hub knows it. */
+export interface DeviceRecord {
+  name: string;
+  /** `ed25519:` and the base64 of the raw public key. */
+  signing: string;
+  enrolledAt: number;
+  revoked: boolean;
+  lastSeen?: number;
+  /** The last heartbeat without its events and job runs, and when it arrived. */
+  lastHeartbeat?: Omit<Heartbeat, 'events' | 'jobRuns'> & { receivedAt: number };
+}
+
+/** One point of a device's metric history. */
+export interface Sample extends Metrics {
+  at: number;
+}
+
+/** A command queued for a device. */
+export interface CommandRecord {
+  id: string;
+  kind: string;
+  createdAt: number;
+  createdBy: string;
+}
+
+/** Why an enrolment was refused, or the device it made. */
+export type EnrolResult =
+  | { ok: true; device: DeviceRecord; again: boolean }
+  | { ok: false; reason: 'bad-token' | 'name-taken' };
+
+/** Everything the hub keeps. Two implementations (SQLite, PostgreSQL), one contract suite. */
+export interface Store {
+  addEnrolmentToken(hash: string, options: { now: number; expiresAt?: number }): Promise<void>;
+  /**
+   * Uses an enrolment token once to enrol a device. The same device (name and key) may
+   * repeat its enrolment with the same token (its first answer may have been lost); a used,
+   * expired or unknown token, or a name a live device holds, is refused and changes nothing.
+   */
+  enrol(input: {
+    tokenHash: string;
+    name: string;
+    signing: string;
+    now: number;
+  }): Promise<EnrolResult>;
+  getDevice(name: string): Promise<DeviceRecord | undefined>;
+  listDevices(): Promise<DeviceRecord[]>;
+  /** Marks a device revoked; resolves false if there is no such device. */
+  revokeDevice(name: string): Promise<boolean>;
+  /** Records a heartbeat at `now`: last seen, summary, a sample, new events and job runs. */
+  recordHeartbeat(name: string, heartbeat: Heartbeat, now: number): Promise<void>;
+  /**
+   * Downsamples history: samples before `hourlyBefore` (rounded down to the hour) become one
+   * average per device and hour; hourly points before `dropBefore` are deleted.
+   */
+  compactSamples(options: { hourlyBefore: number; dropBefore: number }): Promise<void>;
+  /** Samples with from <= at < to, oldest first: hourly averages, then raw samples. */
+  samples(name: string, range: { from: number; to: number }): Promise<Sample[]>;
+  /** The newest deploy events, newest first. */
+  deployEvents(name: string, limit: number): Promise<DeployEventRecord[]>;
+  /** The newest job runs, newest first. */
+  jobRuns(name: string, limit: number): Promise<JobRunRecord[]>;
+  /** Queues a command for a device. */
+  addCommand(device: string, command: CommandRecord): Promise<void>;
+  /** The device's undelivered commands, oldest first, marked delivered (each is given once). */
+  takeCommands(device: string, now: number): Promise<CommandRecord[]>;
+  /** Remembers a request nonce; resolves false if this device used it before. */
+  useNonce(device: string, nonce: string, now: number): Promise<boolean>;
+  /** Forgets nonces older than `before` (they are refused by their time anyway). */
+  pruneNonces(before: number): Promise<void>;
+  /** Adds a user or replaces their password. */
+  setUser(name: string, passwordHash: string, now: number): Promise<void>;
+  getUserPasswordHash(name: string): Promise<string | undefined>;
+  addApiToken(hash: string, user: string, options: { label: string; now: number }): Promise<void>;
+  /** The user an API token belongs to. */
+  apiTokenUser(hash: string): Promise<string | undefined>;
+  addSession(hash: string, user: string, expiresAt: number): Promise<void>;
+  /** Forgets sessions that expired before `now`. */
+  pruneSessions(now: number): Promise<void>;
+  /** The user of a session that has not expired. */
+  sessionUser(hash: string, now: number): Promise<string | undefined>;
+  close(): Promise<void>;
+}
