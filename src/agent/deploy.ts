@@ -269,10 +269,11 @@ export async function runDeviceJobs(
 }
 
 /**
- * Decrypts the secrets the release's units on this device need (a SecretError when one
- * cannot be) and returns the units whose secrets differ from what they started with.
+ * Decrypts everything secret the release needs on this device (a SecretError when one
+ * cannot be): the units' secrets, with the units whose secrets differ from what they
+ * started with, and the network keyfiles with their passphrases.
  */
-async function secretsToRestart(
+async function decryptRelease(
   deps: DeployDeps,
   spec: PiotYaml,
   units: UnitFiles,
@@ -388,7 +389,7 @@ export async function deployCommit(
   }
 
   const units = desiredUnits(spec, deviceIdentity(deps.device, fleet), deps.root, commit);
-  const secrets = await secretsToRestart(deps, spec, units, release).catch((error: unknown) => {
+  const secrets = await decryptRelease(deps, spec, units, release).catch((error: unknown) => {
     if (error instanceof SecretError) return error;
     throw error;
   });
