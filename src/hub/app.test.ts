@@ -206,7 +206,9 @@ describeEachStore('hub API', (target) => {
     expect(queued.status).toBe(202);
     const { command } = (await queued.json()) as { command: { id: string } };
     expect(await (await poll('0')).json()).toEqual({
-      commands: [{ id: command.id, kind: 'deploy', createdAt: NOW, createdBy: 'ada' }],
+      commands: [
+        { id: command.id, kind: 'deploy', createdAt: NOW, createdBy: 'ada', deliveredAt: NOW },
+      ],
     });
     expect(await (await poll('0')).json()).toEqual({ commands: [] });
     // A waiting device gets a new command as soon as it is queued, well before its wait ends.
@@ -219,6 +221,58 @@ describeEachStore('hub API', (target) => {
     expect(performance.now() - started).toBeLessThan(5000);
     // With nothing queued, the poll ends empty when its wait is up.
     expect(await (await poll('1')).json()).toEqual({ commands: [] });
+  });
+
+  it("carries a command's arguments to the device and its answer back to people", async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    const person = (path: string, body?: unknown) =>
+      app.request(path, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { authorization: 'Bearer api-ada' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await person('/api/v1/devices/kitchen/commands', { kind: 'run-job' })).status).toBe(
+      400,
+    );
+    const bad = await person('/api/v1/devices/kitchen/commands', { kind: 'run-job', job: '../x' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(await bad.json())).toContain('job');
+    const queued = await person('/api/v1/devices/kitchen/commands', {
+      kind: 'run-job',
+      job: 'upload',
+    });
+    const { command } = (await queued.json()) as { command: { id: string } };
+    const path = '/api/v1/devices/kitchen/commands?wait=0';
+    const polled = await app.request(path, {
+      headers: signRequest({
+        device: 'kitchen',
+        privateKey: kitchen.privateKey,
+        method: 'GET',
+        path,
+        now,
+      }),
+    });
+    expect(await polled.json()).toMatchObject({
+      commands: [{ id: command.id, kind: 'run-job', args: { job: 'upload' } }],
+    });
+    const answer = { ok: true, message: 'upload succeeded in 1.2 s', output: ['sent 3 rows'] };
+    const resultPath = `/api/v1/devices/kitchen/commands/${command.id}/result`;
+    expect(
+      (await app.request(resultPath, { method: 'POST', body: JSON.stringify(answer) })).status,
+    ).toBe(401);
+    expect((await signed(resultPath, { ok: 'yes' })).status).toBe(400);
+    expect((await signed(resultPath, answer)).status).toBe(200);
+    expect((await signed(resultPath, answer)).status).toBe(404);
+    expect((await signed('/api/v1/devices/kitchen/commands/nope/result', answer)).status).toBe(404);
+    const shown = await person(`/api/v1/devices/kitchen/commands/${command.id}`);
+    expect(await shown.json()).toMatchObject({
+      command: { id: command.id, finishedAt: NOW, result: answer },
+    });
+    expect((await person('/api/v1/devices/kitchen/commands/nope')).status).toBe(404);
+    const detail = (await (await person('/api/v1/devices/kitchen')).json()) as {
+      commands: { id: string }[];
+    };
+    expect(detail.commands.map((c) => c.id)).toEqual([command.id]);
   });
 
   it('logs people in with a session cookie and rate-limits logins and enrolments', async () => {

@@ -36,6 +36,32 @@ export const metricsSchema = z.object({
   disk: ratio.optional(),
   /** Wi-Fi signal, dBm. */
   wifiSignal: z.number().min(-150).max(0).optional(),
+  /** The raw `get_throttled` value: bits 0–3 now, 16–19 since boot (a Pi only). */
+  throttled: z.number().int().min(0).max(0xffffffff).optional(),
+});
+
+/** A service or job unit of the running release, from systemd. */
+export const serviceSchema = z.object({
+  app: text(40),
+  name: text(64),
+  kind: z.enum(['service', 'job']),
+  /** systemd's ActiveState: active, inactive, failed, activating, deactivating, reloading. */
+  state: text(20),
+  /** systemd's SubState: running, exited, dead, auto-restart… */
+  sub: text(40).optional(),
+  /** Restarts systemd made (NRestarts). */
+  restarts: z.number().int().min(0).optional(),
+  /** Memory in bytes and CPU time in seconds (systemd accounting). */
+  memory: z.number().min(0).optional(),
+  cpu: z.number().min(0).optional(),
+});
+
+/** What can break a Pi besides its numbers. */
+export const healthSchema = z.object({
+  /** The root filesystem is mounted read-only (a failing SD card). */
+  readOnlyRoot: z.boolean().optional(),
+  /** Failed systemd units, PioT's or not. */
+  failedUnits: z.array(text(256)).max(100).optional(),
 });
 
 /** What a device sends in `POST /api/v1/devices/:name/heartbeat`. */
@@ -53,9 +79,13 @@ export const heartbeatSchema = z.object({
     .optional(),
   events: z.array(deployEventSchema).max(200).optional(),
   jobRuns: z.array(jobRunSchema).max(200).optional(),
+  health: healthSchema.optional(),
+  /** The release's services and jobs on this device (what a person can restart or run). */
+  services: z.array(serviceSchema).max(200).optional(),
 });
 
 export type Heartbeat = z.output<typeof heartbeatSchema>;
 export type Metrics = z.output<typeof metricsSchema>;
 export type DeployEventRecord = z.output<typeof deployEventSchema>;
 export type JobRunRecord = z.output<typeof jobRunSchema>;
+export type ServiceRecord = z.output<typeof serviceSchema>;

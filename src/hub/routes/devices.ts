@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { DEVICE_NAME } from '../../spec/device.js';
 import type { ResolvedDeps } from '../app.js';
-import { MAX_WAIT_S, type CommandQueue } from '../commands.js';
+import { commandResultSchema, MAX_WAIT_S, type CommandQueue } from '../commands.js';
 import type { DeviceGuard } from '../device-auth.js';
 import { heartbeatSchema } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
@@ -75,6 +75,20 @@ export function deviceRoutes(
       signal: c.req.raw.signal,
     });
     return c.json({ commands });
+  });
+
+  app.post('/api/v1/devices/:name/commands/:id/result', async (c) => {
+    const raw = await rawBody(c);
+    const device = await guard.authenticate(c, raw, c.req.param('name'));
+    const result = parseJson(raw, commandResultSchema);
+    const id = c.req.param('id');
+    if (!(await deps.store.finishCommand(device, id, result, deps.now()))) {
+      throw httpError(
+        404,
+        `${device} has no command ${JSON.stringify(id.slice(0, 64))} waiting for its result`,
+      );
+    }
+    return c.json({ ok: true });
   });
   return app;
 }

@@ -65,20 +65,27 @@ export function peopleRoutes(
     const device = await deps.store.getDevice(name);
     if (!device) throw httpError(404, `no device named ${JSON.stringify(name)}`);
     const now = deps.now();
-    const [samples, events, jobRuns] = await Promise.all([
+    const [samples, events, jobRuns, commands] = await Promise.all([
       deps.store.samples(name, { from: now - 24 * 3600_000, to: now + 1 }),
       deps.store.deployEvents(name, 20),
       deps.store.jobRuns(name, 20),
+      deps.store.commands(name, 20),
     ]);
-    return c.json({ device, samples, events, jobRuns });
+    return c.json({ device, samples, events, jobRuns, commands });
   });
   app.post('/api/v1/devices/:name/commands', person, async (c) => {
     const name = c.req.param('name');
-    const { kind } = parseJson(await rawBody(c), commandSchema);
+    const request = parseJson(await rawBody(c), commandSchema);
     if (!(await deps.store.getDevice(name)))
       throw httpError(404, `no device named ${JSON.stringify(name)}`);
-    const command = await queue.add(name, kind, c.get('user'), deps.now());
+    const command = await queue.add(name, request, c.get('user'), deps.now());
     return c.json({ command }, 202);
+  });
+  app.get('/api/v1/devices/:name/commands/:id', person, async (c) => {
+    const name = c.req.param('name');
+    const command = await deps.store.getCommand(name, c.req.param('id'));
+    if (!command) throw httpError(404, `${name} has no such command`);
+    return c.json({ command });
   });
   return app;
 }

@@ -115,6 +115,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX commands_waiting ON commands (device, delivered_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'command results and throttling history',
+    sql: [
+      `ALTER TABLE commands ADD COLUMN args TEXT`,
+      `ALTER TABLE commands ADD COLUMN finished_at BIGINT`,
+      `ALTER TABLE commands ADD COLUMN result TEXT`,
+      `CREATE INDEX commands_recent ON commands (device, created_at)`,
+      `ALTER TABLE samples ADD COLUMN throttled BIGINT`,
+      `ALTER TABLE samples_hourly ADD COLUMN throttled BIGINT`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

@@ -1,3 +1,4 @@
+import type { CommandResult } from '../commands.js';
 import type { DeployEventRecord, Heartbeat, JobRunRecord } from '../heartbeat.js';
 import type { Db } from './db.js';
 import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
@@ -40,9 +41,12 @@ export function sqlStore(db: Db): Store {
         const m = heartbeat.metrics;
         if (m && Object.keys(m).length > 0) {
           await tx.run(
-            `INSERT INTO samples (device, at, temperature, cpu, memory, disk, wifi_signal)
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-            [name, now, m.temperature, m.cpu, m.memory, m.disk, m.wifiSignal].map((v) => v ?? null),
+            `INSERT INTO samples
+               (device, at, temperature, cpu, memory, disk, wifi_signal, throttled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+            [name, now, m.temperature, m.cpu, m.memory, m.disk, m.wifiSignal, m.throttled].map(
+              (v) => v ?? null,
+            ),
           );
         }
         for (const e of events ?? []) {
@@ -68,11 +72,13 @@ export function sqlStore(db: Db): Store {
       db.transaction(async (tx) => {
         const boundary = Math.floor(hourlyBefore / HOUR) * HOUR;
         // Samples carry the hub's receive time, so no sample arrives for an hour already
-        // compacted: each hour is averaged once, from all of its raw samples.
+        // compacted: each hour is averaged once, from all of its raw samples. Throttling keeps
+        // the hour's highest value: its since-boot bits (16-19) only ever rise until a reboot.
         await tx.run(
-          `INSERT INTO samples_hourly (device, at, temperature, cpu, memory, disk, wifi_signal)
+          `INSERT INTO samples_hourly
+             (device, at, temperature, cpu, memory, disk, wifi_signal, throttled)
            SELECT device, (at / ${HOUR}) * ${HOUR}, AVG(temperature), AVG(cpu), AVG(memory),
-             AVG(disk), AVG(wifi_signal)
+             AVG(disk), AVG(wifi_signal), MAX(throttled)
            FROM samples WHERE at < ? GROUP BY device, (at / ${HOUR}) * ${HOUR}
            ON CONFLICT DO NOTHING`,
           [boundary],
@@ -81,7 +87,7 @@ export function sqlStore(db: Db): Store {
         await tx.run('DELETE FROM samples_hourly WHERE at < ?', [dropBefore]);
       }),
     async samples(name, { from, to }) {
-      const columns = 'at, temperature, cpu, memory, disk, wifi_signal';
+      const columns = 'at, temperature, cpu, memory, disk, wifi_signal, throttled';
       const rows = await db.all<Record<string, number | string | null>>(
         `SELECT ${columns} FROM samples_hourly WHERE device = ? AND at >= ? AND at < ?
          UNION ALL
@@ -99,6 +105,7 @@ export function sqlStore(db: Db): Store {
         set('memory', row.memory);
         set('disk', row.disk);
         set('wifiSignal', row.wifi_signal);
+        set('throttled', row.throttled);
         return sample;
       });
     },
@@ -140,14 +147,22 @@ export function sqlStore(db: Db): Store {
     },
     async addCommand(device, command) {
       await db.run(
-        'INSERT INTO commands (id, device, kind, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
-        [command.id, device, command.kind, command.createdAt, command.createdBy],
+        `INSERT INTO commands (id, device, kind, args, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        [
+          command.id,
+          device,
+          command.kind,
+          command.args ? JSON.stringify(command.args) : null,
+          command.createdAt,
+          command.createdBy,
+        ],
       );
     },
     takeCommands: (device, now) =>
       db.transaction(async (tx) => {
-        const rows = await tx.all<Record<string, string | number>>(
-          `SELECT id, kind, created_at, created_by FROM commands
+        const rows = await tx.all<CommandRow>(
+          `SELECT ${COMMAND_COLUMNS} FROM commands
            WHERE device = ? AND delivered_at IS NULL ORDER BY created_at, id LIMIT 100`,
           [device],
         );
@@ -158,17 +173,33 @@ export function sqlStore(db: Db): Store {
             'UPDATE commands SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL',
             [now, row.id],
           );
-          if (mine === 1) {
-            taken.push({
-              id: String(row.id),
-              kind: String(row.kind),
-              createdAt: Number(row.created_at),
-              createdBy: String(row.created_by),
-            });
-          }
+          if (mine === 1) taken.push(toCommand({ ...row, delivered_at: now }));
         }
         return taken;
       }),
+    async finishCommand(device, id, result, now) {
+      const changed = await db.run(
+        `UPDATE commands SET finished_at = ?, result = ?
+         WHERE device = ? AND id = ? AND delivered_at IS NOT NULL AND finished_at IS NULL`,
+        [now, JSON.stringify(result), device, id],
+      );
+      return changed === 1;
+    },
+    async getCommand(device, id) {
+      const rows = await db.all<CommandRow>(
+        `SELECT ${COMMAND_COLUMNS} FROM commands WHERE device = ? AND id = ?`,
+        [device, id],
+      );
+      return rows[0] && toCommand(rows[0]);
+    },
+    async commands(device, limit) {
+      const rows = await db.all<CommandRow>(
+        `SELECT ${COMMAND_COLUMNS} FROM commands WHERE device = ?
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
+        [device, limit],
+      );
+      return rows.map(toCommand);
+    },
     async useNonce(device, nonce, now) {
       const added = await db.run(
         'INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
@@ -225,4 +256,31 @@ export function sqlStore(db: Db): Store {
     },
     close: () => db.close(),
   };
+}
+
+const COMMAND_COLUMNS = 'id, kind, args, created_at, created_by, delivered_at, finished_at, result';
+
+interface CommandRow {
+  id: string;
+  kind: string;
+  args: string | null;
+  created_at: string | number;
+  created_by: string;
+  delivered_at: string | number | null;
+  finished_at: string | number | null;
+  result: string | null;
+}
+
+function toCommand(row: CommandRow): CommandRecord {
+  const command: CommandRecord = {
+    id: row.id,
+    kind: row.kind,
+    createdAt: Number(row.created_at),
+    createdBy: row.created_by,
+  };
+  if (row.args !== null) command.args = JSON.parse(row.args) as Record<string, unknown>;
+  if (row.delivered_at !== null) command.deliveredAt = Number(row.delivered_at);
+  if (row.finished_at !== null) command.finishedAt = Number(row.finished_at);
+  if (row.result !== null) command.result = JSON.parse(row.result) as CommandResult;
+  return command;
 }

@@ -206,12 +206,67 @@ describeEachStore('hub store', (target) => {
         second.takeCommands('kitchen', T0 + 5),
       ]);
       const all = [...a, ...b].sort((x, y) => x.createdAt - y.createdAt);
-      expect(all).toEqual([command('c1', T0), command('c2', T0 + 1)]);
+      const delivered = { deliveredAt: T0 + 5 };
+      expect(all).toEqual([
+        { ...command('c1', T0), ...delivered },
+        { ...command('c2', T0 + 1), ...delivered },
+      ]);
     } finally {
       await second.close();
     }
     expect(await store.takeCommands('kitchen', T0 + 6)).toEqual([]);
     expect((await store.takeCommands('garage', T0 + 6)).map((c) => c.id)).toEqual(['g1']);
+  });
+
+  it("keeps a command's arguments and the device's answer, the first answer only", async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const run = {
+      id: 'r1',
+      kind: 'run-job',
+      args: { job: 'upload' },
+      createdAt: T0,
+      createdBy: 'ada',
+    };
+    await store.addCommand('kitchen', run);
+    // Not yet delivered: no answer is taken, and no other device may answer it.
+    expect(await store.finishCommand('kitchen', 'r1', { ok: true }, T0 + 1)).toBe(false);
+    expect(await store.takeCommands('kitchen', T0 + 2)).toEqual([{ ...run, deliveredAt: T0 + 2 }]);
+    expect(await store.finishCommand('garage', 'r1', { ok: true }, T0 + 3)).toBe(false);
+    const result = { ok: false, message: 'no job named upload', output: ['a', 'b'] };
+    expect(await store.finishCommand('kitchen', 'r1', result, T0 + 4)).toBe(true);
+    expect(await store.finishCommand('kitchen', 'r1', { ok: true }, T0 + 5)).toBe(false);
+    expect(await store.getCommand('kitchen', 'r1')).toEqual({
+      ...run,
+      deliveredAt: T0 + 2,
+      finishedAt: T0 + 4,
+      result,
+    });
+    expect(await store.getCommand('garage', 'r1')).toBeUndefined();
+    await store.addCommand('kitchen', {
+      id: 'r2',
+      kind: 'reboot',
+      createdAt: T0 + 9,
+      createdBy: 'ada',
+    });
+    expect((await store.commands('kitchen', 10)).map((c) => c.id)).toEqual(['r2', 'r1']);
+    expect((await store.commands('kitchen', 1)).map((c) => c.id)).toEqual(['r2']);
+    expect(await store.commands('garage', 10)).toEqual([]);
+  });
+
+  it('keeps throttling history, the highest value of an hour once compacted', async () => {
+    await enrolled('kitchen');
+    const H = 3_600_000;
+    const base = Math.floor(T0 / H) * H;
+    await store.recordHeartbeat('kitchen', { metrics: { throttled: 0x50005 } }, base + 1);
+    await store.recordHeartbeat('kitchen', { metrics: { throttled: 0x50000 } }, base + 2);
+    expect(
+      (await store.samples('kitchen', { from: 0, to: base + H })).map((s) => s.throttled),
+    ).toEqual([0x50005, 0x50000]);
+    await store.compactSamples({ hourlyBefore: base + H, dropBefore: 0 });
+    expect(await store.samples('kitchen', { from: 0, to: base + H })).toEqual([
+      { at: base, throttled: 0x50005 },
+    ]);
   });
 
   it('remembers nonces per device until pruned', async () => {

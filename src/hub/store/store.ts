@@ -1,3 +1,4 @@
+import type { CommandResult } from '../commands.js';
 import type { DeployEventRecord, Heartbeat, JobRunRecord, Metrics } from '../heartbeat.js';
 
 /** A device as the hub knows it. */
@@ -21,8 +22,14 @@ export interface Sample extends Metrics {
 export interface CommandRecord {
   id: string;
   kind: string;
+  /** The command's arguments besides its kind (`job`, `service`, `lines`). */
+  args?: Record<string, unknown>;
   createdAt: number;
   createdBy: string;
+  /** When the device took it, and when it answered. */
+  deliveredAt?: number;
+  finishedAt?: number;
+  result?: CommandResult;
 }
 
 /** Why an enrolment was refused, or the device it made. */
@@ -65,6 +72,15 @@ export interface Store {
   addCommand(device: string, command: CommandRecord): Promise<void>;
   /** The device's undelivered commands, oldest first, marked delivered (each is given once). */
   takeCommands(device: string, now: number): Promise<CommandRecord[]>;
+  /**
+   * Records the device's answer to a command it was given; resolves false if the device has
+   * no such delivered command. The first answer counts.
+   */
+  finishCommand(device: string, id: string, result: CommandResult, now: number): Promise<boolean>;
+  /** One of the device's commands, with its answer if it came. */
+  getCommand(device: string, id: string): Promise<CommandRecord | undefined>;
+  /** The device's newest commands, newest first. */
+  commands(device: string, limit: number): Promise<CommandRecord[]>;
   /** Remembers a request nonce; resolves false if this device used it before. */
   useNonce(device: string, nonce: string, now: number): Promise<boolean>;
   /** Forgets nonces older than `before` (they are refused by their time anyway). */
