@@ -79,6 +79,14 @@ export const heartbeatSchema = z.object({
     .optional(),
   events: z.array(deployEventSchema).max(200).optional(),
   jobRuns: z.array(jobRunSchema).max(200).optional(),
+  /**
+   * Samples the device kept while the hub was unreachable, oldest first, each with the time
+   * (ms since the epoch) it was taken; stored at that time.
+   */
+  history: z
+    .array(z.object({ at: z.number().int().min(0), metrics: metricsSchema }))
+    .max(500)
+    .optional(),
   health: healthSchema.optional(),
   /** The release's services and jobs on this device (what a person can restart or run). */
   services: z.array(serviceSchema).max(200).optional(),

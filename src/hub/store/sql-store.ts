@@ -1,5 +1,6 @@
 import type { CommandResult } from '../commands.js';
 import type { DeployEventRecord, Heartbeat, JobRunRecord } from '../heartbeat.js';
+import { RETENTION } from '../retention.js';
 import type { Db } from './db.js';
 import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
 import type { CommandRecord, Sample, Store } from './store.js';
@@ -32,19 +33,23 @@ export function sqlStore(db: Db): Store {
     },
     recordHeartbeat: (name, heartbeat: Heartbeat, now) =>
       db.transaction(async (tx) => {
-        const { events, jobRuns, ...summary } = heartbeat;
+        const { events, jobRuns, history, ...summary } = heartbeat;
         await tx.run('UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?', [
           now,
           JSON.stringify({ ...summary, receivedAt: now }),
           name,
         ]);
-        const m = heartbeat.metrics;
-        if (m && Object.keys(m).length > 0) {
+        // Queued samples are kept at the time they were taken, if that is plausible: not in
+        // the future, and not older than the raw samples the hub still keeps.
+        const points = (history ?? []).filter((p) => p.at <= now && p.at > now - RETENTION.rawMs);
+        if (heartbeat.metrics) points.push({ at: now, metrics: heartbeat.metrics });
+        for (const { at, metrics: m } of points) {
+          if (Object.keys(m).length === 0) continue;
           await tx.run(
             `INSERT INTO samples
                (device, at, temperature, cpu, memory, disk, wifi_signal, throttled)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-            [name, now, m.temperature, m.cpu, m.memory, m.disk, m.wifiSignal, m.throttled].map(
+            [name, at, m.temperature, m.cpu, m.memory, m.disk, m.wifiSignal, m.throttled].map(
               (v) => v ?? null,
             ),
           );

@@ -254,6 +254,28 @@ describeEachStore('hub store', (target) => {
     expect(await store.commands('garage', 10)).toEqual([]);
   });
 
+  it('keeps queued samples at the time they were taken, if plausible', async () => {
+    await enrolled('kitchen');
+    const DAY = 86_400_000;
+    const now = T0 + 10 * DAY;
+    const history = [
+      { at: now - 3 * DAY, metrics: { cpu: 0.9 } }, // older than raw samples are kept: dropped
+      { at: now - 60_000, metrics: { cpu: 0.1 } },
+      { at: now - 30_000, metrics: { cpu: 0.2, temperature: 50 } },
+      { at: now + 60_000, metrics: { cpu: 0.3 } }, // in the future: dropped
+    ];
+    await store.recordHeartbeat('kitchen', { history, metrics: { cpu: 0.4 } }, now);
+    expect(await store.samples('kitchen', { from: 0, to: now + DAY })).toEqual([
+      { at: now - 60_000, cpu: 0.1 },
+      { at: now - 30_000, cpu: 0.2, temperature: 50 },
+      { at: now, cpu: 0.4 },
+    ]);
+    expect((await store.getDevice('kitchen'))?.lastHeartbeat).toEqual({
+      metrics: { cpu: 0.4 },
+      receivedAt: now,
+    });
+  });
+
   it('keeps throttling history, the highest value of an hour once compacted', async () => {
     await enrolled('kitchen');
     const H = 3_600_000;
