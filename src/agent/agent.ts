@@ -56,6 +56,61 @@ export function describeOutcome(outcome: DeployOutcome): string {
 }
 
 /**
+ * Lets other parts of the agent (the hub's "deploy now") ask for a cycle and hear how it ended,
+ * and be told of every cycle's end.
+ */
+export interface CycleBus {
+  /** Starts a cycle as soon as possible; resolves with the first cycle that began after it. */
+  request(): Promise<CycleRecord>;
+  /** Calls listener after every cycle. */
+  onCycle(listener: (record: CycleRecord) => void): void;
+}
+
+/** The bus runAgent drives. */
+export interface AgentCycles extends CycleBus {
+  /** Called by the loop: wake() starts a cycle early. */
+  attach(wake: () => void): void;
+  /** The loop starts a cycle: it answers the requests made so far. */
+  starting(): void;
+  finished(record: CycleRecord): void;
+  /** True when someone asked for a cycle that has not begun yet. */
+  readonly wanted: boolean;
+}
+
+export function agentCycles(): AgentCycles {
+  let wake: (() => void) | undefined;
+  let next: ((record: CycleRecord) => void)[] = [];
+  let running: ((record: CycleRecord) => void)[] = [];
+  const listeners: ((record: CycleRecord) => void)[] = [];
+  return {
+    request() {
+      return new Promise((resolve) => {
+        next.push(resolve);
+        wake?.();
+      });
+    },
+    onCycle(listener) {
+      listeners.push(listener);
+    },
+    attach(w) {
+      wake = w;
+    },
+    starting() {
+      running = next;
+      next = [];
+    },
+    finished(record) {
+      for (const resolve of running) resolve(record);
+      running = [];
+      for (const listener of listeners) listener(record);
+    },
+    get wanted() {
+      return next.length > 0;
+    },
+  };
+}
+
+/**
  * The resident agent: recovers from an interrupted deploy, then polls every pollMs.
  * SIGUSR1 (`piot deploy --now`) starts a cycle at once; SIGTERM lets a running
  * cycle finish before exiting. A failing cycle is logged and retried at the next poll.
@@ -67,10 +122,13 @@ export async function runAgent(
     once?: boolean;
     runtime?: typeof RUNTIME;
     out: (line: string) => void;
+    cycles?: AgentCycles;
   },
 ): Promise<void> {
   const runtime = options.runtime ?? RUNTIME;
+  const cycles = options.cycles ?? agentCycles();
   let wake: (() => void) | undefined;
+  cycles.attach(() => wake?.());
   let stopping = false;
   const onWake = () => wake?.();
   const onStop = () => {
@@ -86,6 +144,7 @@ export async function runAgent(
     await withLock(runtime.lock, () => recover(deps));
     while (!stopping) {
       const record: CycleRecord = { pid: process.pid, at: new Date().toISOString() };
+      cycles.starting();
       try {
         record.outcome = await withLock(runtime.lock, () => deployOnce(deps));
         options.out(describeOutcome(record.outcome));
@@ -97,7 +156,9 @@ export async function runAgent(
         deps.log(`deploy cycle failed: ${record.error}; trying again at the next poll`);
       }
       await writeFileAtomic(runtime.cycle, `${JSON.stringify(record)}\n`).catch(() => undefined);
+      cycles.finished(record);
       if (options.once || stopping) return;
+      if (cycles.wanted) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.pollMs);
         wake = () => {

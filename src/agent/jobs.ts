@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../sys/fs.js';
 import type { JournalLine } from '../sys/jobs-host.js';
+import type { Systemd } from '../sys/systemd.js';
+import { unitName } from './units.js';
 
 /** Where job runs are kept: one file per job, the last RUNS_KEPT runs. */
 export const JOBS_DIR = '/var/lib/piot/jobs';
@@ -71,4 +73,33 @@ export async function recordRun(dir: string, app: string, job: string, run: JobR
   await writeFileAtomic(runsFile(dir, app, job), `${JSON.stringify(runs, null, 2)}\n`, {
     mode: 0o644,
   });
+}
+
+/** One line about a run: status, exit code, when it ended, how long, how many attempts. */
+export function describeRun(run: JobRun | undefined): string {
+  if (!run) return 'never run';
+  const exit =
+    run.exitCode !== undefined && run.status !== 'succeeded' ? ` (exit ${run.exitCode})` : '';
+  const tries = run.attempts > 1 ? `, ${run.attempts} attempts` : '';
+  return `${run.status}${exit} at ${run.end}, ${run.seconds} s${tries}`;
+}
+
+/**
+ * Starts a job's unit, waits for it to end and returns its recorded run (the unit's
+ * ExecStopPost= records it, which may finish a moment after `systemctl start` returns).
+ */
+export async function runJobNow(
+  systemd: Pick<Systemd, 'runOnce'>,
+  app: string,
+  job: string,
+  jobsDir = JOBS_DIR,
+): Promise<{ ok: boolean; run?: JobRun }> {
+  const started = new Date().toISOString();
+  const ok = await systemd.runOnce(unitName(app, job));
+  for (let i = 0; i < 100; i++) {
+    const last = (await readRuns(jobsDir, app, job)).at(-1);
+    if (last && last.end >= started) return { ok, run: last };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { ok };
 }

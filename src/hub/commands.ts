@@ -92,6 +92,8 @@ export function commandQueue(store: Store): CommandQueue {
           ),
         ]);
         stop.abort();
+        // The device hung up: nothing to hand it (and the store may be closing).
+        if (signal?.aborted) return [];
       }
     },
   };

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../errors.js';
 import { createApp, type HubDeps } from './app.js';
@@ -50,6 +51,17 @@ export async function startHub(
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // Stops listening and ends idle keep-alive connections; long polls and other requests
+    // still running get a moment to finish before their connections are cut.
+    close: () =>
+      new Promise((resolve) => {
+        const http = server as Server;
+        const cut = setTimeout(() => http.closeAllConnections(), 1000);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        http.closeIdleConnections();
+      }),
   };
 }

@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { stringify } from 'yaml';
 import { devicePayload, firstBootScript, type PayloadFile } from '../device/payload.js';
 import { KNOWN_HOSTS } from '../agent/config.js';
+import { HUB_TOKEN_FILE, SIGNING_KEY_FILE } from '../agent/hub/device.js';
 import { UserError } from '../errors.js';
 import { validateDeviceFile } from '../spec/validate.js';
 import type { BootFs, ImageInfo } from './boot.js';
@@ -18,9 +19,9 @@ export const BOOT_DIR = 'piot';
 /** Device paths of the files first boot moves off the boot partition (root-only). */
 export const DEVICE_SECRETS = {
   ageKey: '/etc/piot/identity/age.key',
-  signingKey: '/etc/piot/identity/signing.key',
+  signingKey: SIGNING_KEY_FILE,
   deployKey: '/etc/piot/identity/deploy_key',
-  hubToken: '/etc/piot/identity/hub-token',
+  hubToken: HUB_TOKEN_FILE,
   deviceFile: '/etc/piot/device.yaml',
 } as const;
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { runAgent } from '../../agent/agent.js';
+import { agentCycles, runAgent } from '../../agent/agent.js';
+import { startDeviceReporter } from '../../agent/hub/device.js';
 import { loadDeviceFile } from '../../agent/config.js';
 import { sync, targetCommit } from '../../agent/deploy.js';
 import { startAgentMetrics } from '../../agent/metrics-endpoint.js';
@@ -30,15 +31,22 @@ Examples:
     .action(async (options: DeviceOptions & { once?: boolean }) => {
       const log = (message: string) => ctx.err(`${message}\n`);
       const { deps, pollMs } = await deviceDeps(options, log);
-      const metrics = options.once
-        ? undefined
-        : await startAgentMetrics(
-            options.repo ? undefined : (await loadDeviceFile(options.config)).metrics,
-            log,
-          );
+      const file = options.repo ? undefined : await loadDeviceFile(options.config);
+      const metrics = options.once ? undefined : await startAgentMetrics(file?.metrics, log);
+      const cycles = agentCycles();
+      const reporter =
+        options.once || !file?.hub
+          ? undefined
+          : await startDeviceReporter({ url: file.hub.url, device: deps.device, cycles, log });
       try {
-        await runAgent(deps, { pollMs, once: options.once, out: (line) => ctx.out(`${line}\n`) });
+        await runAgent(deps, {
+          pollMs,
+          once: options.once,
+          out: (line) => ctx.out(`${line}\n`),
+          cycles,
+        });
       } finally {
+        await reporter?.stop();
         await metrics?.close();
       }
     });

@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { JOBS_DIR, readRuns, recordRun, summarizeRun, type JobRun } from '../../agent/jobs.js';
+import {
+  describeRun,
+  JOBS_DIR,
+  readRuns,
+  recordRun,
+  runJobNow,
+  summarizeRun,
+} from '../../agent/jobs.js';
 import { releaseConfigOnDisk } from '../../agent/release.js';
 import { loadState } from '../../agent/state.js';
 import { appPaths, unitName } from '../../agent/units.js';
@@ -45,14 +52,6 @@ async function jobDone(app: string, job: string, env: NodeJS.ProcessEnv): Promis
     lines = await invocationJournal(env.INVOCATION_ID ?? '');
   }
   await recordRun(env.PIOT_JOBS_DIR ?? JOBS_DIR, app, job, summarizeRun(lines, env, ended));
-}
-
-function describeRun(run: JobRun | undefined): string {
-  if (!run) return 'never run';
-  const exit =
-    run.exitCode !== undefined && run.status !== 'succeeded' ? ` (exit ${run.exitCode})` : '';
-  const tries = run.attempts > 1 ? `, ${run.attempts} attempts` : '';
-  return `${run.status}${exit} at ${run.end}, ${run.seconds} s${tries}`;
 }
 
 export function registerJobs(program: Command, ctx: CliContext): void {
@@ -119,15 +118,7 @@ export function registerJobs(program: Command, ctx: CliContext): void {
         throw new UserError(`no job ${job} in app ${app}`, {
           hint: `jobs: ${Object.keys(jobs).join(', ') || 'none'}`,
         });
-      const started = new Date().toISOString();
-      const ok = await createSystemd().runOnce(unitName(app, job));
-      // The run is recorded by the unit's ExecStopPost=, which may end after `start` returned.
-      let run: JobRun | undefined;
-      for (let i = 0; i < 100 && !run; i++) {
-        const last = (await readRuns(JOBS_DIR, app, job)).at(-1);
-        if (last && last.end >= started) run = last;
-        else await sleep(100);
-      }
+      const { ok, run } = await runJobNow(createSystemd(), app, job);
       if (options.json) ctx.out(`${JSON.stringify(run ?? null, null, 2)}\n`);
       else {
         ctx.out(`${job}: ${describeRun(run)}\n`);

@@ -1,0 +1,158 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { signRequest } from '../../hub/signing.js';
+
+/** A command from the hub (src/hub/commands.ts), as the device receives it. */
+export interface HubCommand {
+  id: string;
+  kind: string;
+  args?: Record<string, unknown>;
+  createdBy?: string;
+}
+
+/** The device's answer to a command. */
+export interface HubCommandResult {
+  ok: boolean;
+  message?: string;
+  output?: string[];
+}
+
+/** Why a request to the hub failed: `status` is the HTTP status, 0 when none came back. */
+export class HubRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'HubRequestError';
+  }
+
+  /** True when asking again later may work (no answer, or the hub's own trouble). */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/** What the device says to the hub. */
+export interface HubClient {
+  /** Enrols with the one-time token; resolves when the hub knows this device and key. */
+  enrol(token: string, signing: string): Promise<void>;
+  heartbeat(body: unknown): Promise<void>;
+  /** Waits up to `waitS` seconds for commands. */
+  commands(waitS: number, signal?: AbortSignal): Promise<HubCommand[]>;
+  result(id: string, result: HubCommandResult): Promise<void>;
+}
+
+/** A hub client signing each request with the device's Ed25519 key (PKCS#8 PEM). */
+export function hubClient(options: {
+  url: string;
+  device: string;
+  privateKey: string | KeyObject;
+  /** Longest wait for an ordinary request, ms (a long poll adds its wait). */
+  timeoutMs?: number;
+}): HubClient {
+  const base = options.url.replace(/\/+$/, '');
+  const key =
+    typeof options.privateKey === 'string'
+      ? createPrivateKey(options.privateKey)
+      : options.privateKey;
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const devicePath = `/api/v1/devices/${encodeURIComponent(options.device)}`;
+
+  async function request(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    extra: { headers?: Record<string, string>; waitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<unknown> {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const prefix = new URL(base).pathname.replace(/\/+$/, '');
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      ...(extra.headers ??
+        signRequest({
+          device: options.device,
+          privateKey: key,
+          method,
+          path: `${prefix}${path}`,
+          body: text,
+        })),
+    };
+    const signals = [AbortSignal.timeout(timeoutMs + (extra.waitMs ?? 0))];
+    if (extra.signal) signals.push(extra.signal);
+    const combined = anySignal(signals);
+    let response: Response;
+    let answer: string;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        body: method === 'GET' ? undefined : text,
+        signal: combined.signal,
+      });
+      answer = await response.text();
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new HubRequestError(`the hub at ${base} did not answer (${why})`, 0);
+    } finally {
+      combined.dispose();
+    }
+    if (!response.ok) {
+      let message = answer.slice(0, 300);
+      try {
+        message = (JSON.parse(answer) as { error?: string }).error ?? message;
+      } catch {
+        // Not JSON (a proxy's error page): the text is the message.
+      }
+      throw new HubRequestError(
+        `the hub answered ${response.status} to ${method} ${path}: ${message}`,
+        response.status,
+      );
+    }
+    return answer === '' ? undefined : (JSON.parse(answer) as unknown);
+  }
+
+  return {
+    async enrol(token, signing) {
+      await request(
+        'POST',
+        '/api/v1/enrol',
+        { name: options.device, signing },
+        { headers: { authorization: `Bearer ${token}` } },
+      );
+    },
+    async heartbeat(body) {
+      await request('POST', `${devicePath}/heartbeat`, body);
+    },
+    async commands(waitS, signal) {
+      const answer = (await request('GET', `${devicePath}/commands?wait=${waitS}`, undefined, {
+        waitMs: waitS * 1000,
+        signal,
+      })) as { commands?: HubCommand[] } | undefined;
+      return answer?.commands ?? [];
+    },
+    async result(id, result) {
+      await request('POST', `${devicePath}/commands/${encodeURIComponent(id)}/result`, result);
+    },
+  };
+}
+
+// AbortSignal.any arrived in Node 20; the agent runs on Node 18 too. dispose() unhooks it from
+// long-lived signals, which would otherwise gather one listener per request.
+function anySignal(signals: AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const hooked: [AbortSignal, () => void][] = [];
+  for (const signal of signals) {
+    if (signal.aborted) {
+      controller.abort(signal.reason);
+      break;
+    }
+    const abort = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    hooked.push([signal, abort]);
+  }
+  return {
+    signal: controller.signal,
+    dispose: () => hooked.forEach(([signal, abort]) => signal.removeEventListener('abort', abort)),
+  };
+}

@@ -1,0 +1,163 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { signingPublicKey } from '../../image/identity.js';
+import { run } from '../../sys/process.js';
+import { createSystemd } from '../../sys/systemd.js';
+import { VERSION } from '../../version.js';
+import type { CycleBus } from '../agent.js';
+import { describeOutcome } from '../agent.js';
+import { collectAll, defaultCollectorContext } from '../collectors/index.js';
+import { PIOT_UNITS } from '../collectors/systemd.js';
+import type { UnitHealth } from '../collectors/types.js';
+import { describeRun, JOBS_DIR, readRuns, runJobNow } from '../jobs.js';
+import { releaseConfigOnDisk } from '../release.js';
+import { loadState } from '../state.js';
+import { appPaths } from '../units.js';
+import { hubClient } from './client.js';
+import type { CommandHost, RunningRelease } from './commands.js';
+import { sampleQueue } from './queue.js';
+import { HUB_DIR, startReporter, type Reporter } from './reporter.js';
+import { appServices, summarize } from './summary.js';
+
+/** The device's Ed25519 key, written by `piot image configure` (root-only). */
+export const SIGNING_KEY_FILE = '/etc/piot/identity/signing.key';
+/** The one-time enrolment token from provisioning (`hub_token`). */
+export const HUB_TOKEN_FILE = '/etc/piot/identity/hub-token';
+
+const STATE_FILE = '/var/lib/piot/state.json';
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return (await readFile(path, 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** systemd asked once per heartbeat, however many collectors want the same answer. */
+function onceUnits(units: UnitHealth): UnitHealth {
+  const services = new Map<string, ReturnType<UnitHealth['services']>>();
+  let failed: ReturnType<UnitHealth['failedUnits']> | undefined;
+  return {
+    services(pattern) {
+      if (!services.has(pattern)) services.set(pattern, units.services(pattern));
+      return services.get(pattern)!;
+    },
+    failedUnits() {
+      failed ??= units.failedUnits();
+      return failed;
+    },
+  };
+}
+
+/** The running release's services and jobs on this device, cached per release. */
+function releaseReader(statePath: string): () => Promise<RunningRelease | undefined> {
+  let cached: { key: string; release: RunningRelease } | undefined;
+  const systemd = createSystemd();
+  return async () => {
+    const state = await loadState(statePath);
+    if (!state.app || !state.current) return undefined;
+    const key = `${state.app}@${state.current}`;
+    if (cached?.key === key) return cached.release;
+    const app = state.app;
+    const config = await releaseConfigOnDisk(join(appPaths(app).appDir, 'releases', state.current));
+    const installed = Object.keys(await systemd.installedUnits(`piot-${app}-`))
+      .filter((u) => u.endsWith('.service'))
+      .map((u) => u.slice(`piot-${app}-`.length, -'.service'.length));
+    const jobNames = new Set(Object.keys(config.ok ? (config.spec.jobs ?? {}) : {}));
+    const release: RunningRelease = {
+      app,
+      jobs: new Set(installed.filter((n) => jobNames.has(n))),
+      services: new Set(installed.filter((n) => !jobNames.has(n))),
+    };
+    cached = { key, release };
+    return release;
+  };
+}
+
+/** Commands on this device: systemd, the journal and the agent's own deploy cycle. */
+function deviceHost(cycles: CycleBus, release: () => Promise<RunningRelease | undefined>) {
+  const systemd = createSystemd();
+  const host: CommandHost = {
+    release,
+    async deployNow() {
+      const record = await cycles.request();
+      if (record.error) return { ok: false, message: record.error };
+      const outcome = record.outcome!;
+      const ok = outcome.result === 'deployed' || outcome.result === 'up-to-date';
+      return { ok, message: describeOutcome(outcome) };
+    },
+    async runJob(app, job) {
+      const { ok, run: result } = await runJobNow(systemd, app, job);
+      return {
+        ok,
+        message: `${job}: ${describeRun(result)}`,
+        output: result?.log ?? [],
+      };
+    },
+    restartService: (app, service) => systemd.restart(`piot-${app}-${service}.service`),
+    async journal(units, lines) {
+      const args = [...units.flatMap((u) => ['--unit', u]), '--lines', String(lines)];
+      const result = await run('journalctl', [...args, '--no-pager', '--output', 'short-iso']);
+      if (result.code !== 0) throw new Error(`journalctl failed: ${result.stderr.trim()}`);
+      return result.stdout.split('\n').filter((line) => line !== '');
+    },
+    async reboot() {
+      // Give the answer a moment to leave, then reboot as systemd does it.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await run('systemctl', ['reboot']);
+    },
+  };
+  return host;
+}
+
+/**
+ * Starts reporting to the hub named in the device file; undefined (and a log line) when the
+ * device has no signing key. Its cycles tell the hub about deploys as they end.
+ */
+export async function startDeviceReporter(options: {
+  url: string;
+  device: string;
+  cycles: CycleBus;
+  metricsAddress?: string;
+  log: (message: string) => void;
+}): Promise<Reporter | undefined> {
+  const pem = await readOptional(SIGNING_KEY_FILE);
+  if (!pem) {
+    options.log(`hub: no signing key at ${SIGNING_KEY_FILE}; not reporting to ${options.url}`);
+    return undefined;
+  }
+  const release = releaseReader(STATE_FILE);
+  const base = defaultCollectorContext();
+  const reporter = startReporter({
+    client: hubClient({ url: options.url, device: options.device, privateKey: pem }),
+    url: options.url,
+    device: options.device,
+    signing: signingPublicKey(pem),
+    token: () => readOptional(HUB_TOKEN_FILE),
+    async snapshot(rel, cpu) {
+      const ctx = { ...base, units: onceUnits(base.units) };
+      const samples = await collectAll(ctx);
+      const statuses = (await ctx.units.services(PIOT_UNITS)) ?? [];
+      const summary = summarize(samples, cpu);
+      const services = rel ? appServices(statuses, rel.app, rel.jobs) : [];
+      return { ...summary, services };
+    },
+    state: () => loadState(STATE_FILE),
+    async jobRuns(rel) {
+      const all = await Promise.all(
+        [...rel.jobs].map(async (job) =>
+          (await readRuns(JOBS_DIR, rel.app, job)).map((r) => ({ ...r, app: rel.app, job })),
+        ),
+      );
+      return all.flat();
+    },
+    host: deviceHost(options.cycles, release),
+    queue: sampleQueue(join(HUB_DIR, 'queue.jsonl')),
+    version: VERSION,
+    metricsAddress: options.metricsAddress,
+    log: options.log,
+  });
+  options.cycles.onCycle(() => reporter.nudge());
+  return reporter;
+}
