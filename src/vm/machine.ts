@@ -360,11 +360,13 @@ export class VirtualPi {
 
   /**
    * Cuts the power (no shutdown, unwritten guest data is lost) and switches it on again;
-   * with `clock`, the guest wakes up at that time (ISO 8601, UTC), as after hours off.
+   * with `clock`, the guest wakes up at that time (ISO 8601, UTC), as after hours off;
+   * `whileOff` runs while the power is off (the Pi stays off until it resolves).
    */
-  async powerCut(options: { clock?: string } = {}): Promise<void> {
+  async powerCut(options: { clock?: string; whileOff?: () => Promise<void> } = {}): Promise<void> {
     await this.kill();
     if (options.clock) this.clock = options.clock;
+    await options.whileOff?.();
     // Like a real power cycle, the next boot rereads everything from the disk.
     await this.boot(this.accel);
   }

@@ -9,6 +9,10 @@ import { buildImage, variantName, type ImageVariant } from '../../vm/images.js';
 import { VirtualPi } from '../../vm/machine.js';
 import { colors, type CliContext } from '../context.js';
 import { resolveSettings } from '../../image/settings.js';
+import { createEnrolmentToken, setUserPassword } from '../../hub/admin.js';
+import { startHub } from '../../hub/serve.js';
+import { openStore } from '../../hub/store/open.js';
+import type { DeviceRecord } from '../../hub/store/store.js';
 import { setSecret } from '../../secrets/set.js';
 import { configureImage } from '../image-settings.js';
 import { validateRepo } from './validate.js';
@@ -17,8 +21,8 @@ const VARIANT: ImageVariant = { suite: 'bookworm', arch: 'amd64', flavor: 'full'
 const DEVICE = 'demo-pi';
 const APP = 'sensor';
 
-/** Stages this version of PioT cannot run yet; the demo lists them honestly. */
-const LATER = ['first heartbeat on the hub'];
+/** Where the Pi finds the hub (QEMU forwards it to the hub on the host's loopback). */
+const DEMO_HUB_HOST = '10.0.2.103';
 
 const since = (start: number) => `${((Date.now() - start) / 1000).toFixed(0)} s`;
 
@@ -39,7 +43,7 @@ Examples:
     )
     .action(async (options: { keep?: boolean }) => {
       const c = colors(ctx);
-      const total = 10 + LATER.length;
+      const total = 11;
       let n = 0;
       const stage = (text: string) => ctx.out(`${c.bold(`[${++n}/${total}]`)} ${text}\n`);
       const done = (text: string) => ctx.out(`      ${c.green('✔')} ${text}\n`);
@@ -61,11 +65,21 @@ Examples:
       const image = await buildImage(VARIANT);
       done(`${image.built ? 'built' : 'cached'}: ${image.path} (${since(started)})`);
 
-      stage('serve the app repository from a git server on 127.0.0.1');
+      stage('serve the app repository and a hub on 127.0.0.1');
       const host = await startDemoHost(appDir, APP);
+      const store = await openStore({ data: join(host.dir, 'hub') });
+      const hub = await startHub({ store }, { hostname: '127.0.0.1', port: 0 });
+      const password = randomBytes(9).toString('base64url');
+      await setUserPassword(store, 'demo', password, Date.now());
+      const { token: hubToken } = await createEnrolmentToken(store, {
+        expires: '1h',
+        now: Date.now(),
+      });
       let vm: VirtualPi | undefined;
       const cleanUp = async () => {
         await vm?.stop();
+        await hub.close();
+        await store.close();
         await host.close();
       };
       const interrupted = () => {
@@ -77,12 +91,22 @@ Examples:
         done(
           `${host.git.url}/${APP}.git (the Pi sees ${host.repoUrl}); a clone to edit: ${host.work}`,
         );
+        done(
+          `hub ${hub.url} (SQLite in ${join(host.dir, 'hub')}); the Pi sees http://${DEMO_HUB_HOST}`,
+        );
 
         stage(`configure a copy of the image as device "${DEVICE}" (piot image configure)`);
         const key = join(host.dir, 'demo-key');
         await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'piot-demo', '-f', key]);
         const settings = await resolveSettings(
-          { device: DEVICE, user: 'pi', sshKey: [`${key}.pub`], repo: host.repoUrl },
+          {
+            device: DEVICE,
+            user: 'pi',
+            sshKey: [`${key}.pub`],
+            repo: host.repoUrl,
+            hub: `http://${DEMO_HUB_HOST}`,
+            hubToken,
+          },
           undefined,
           {
             readText: async (path) => readFile(path, 'utf8'),
@@ -98,7 +122,7 @@ Examples:
           { ...ctx, cwd: host.work, out: () => undefined },
         );
         done(
-          `${configured}: name, user pi with a new SSH key, repository, device keys; first boot hook in cmdline.txt`,
+          `${configured}: name, user pi with a new SSH key, repository, hub and its enrolment token, device keys; first boot hook in cmdline.txt`,
         );
 
         stage("encrypt the app's secret API_TOKEN for the device (piot secrets set)");
@@ -122,7 +146,15 @@ Examples:
           accel: 'auto',
           sshKey: key,
           sshUser: 'pi',
-          guestForwards: host.guestForwards,
+          guestForwards: [
+            ...host.guestForwards,
+            {
+              guestAddress: DEMO_HUB_HOST,
+              guestPort: 80,
+              hostPort: Number(new URL(hub.url).port),
+              connections: 'many',
+            },
+          ],
         });
         // SSH starts only after first boot has rebooted into the configured system.
         await vm.waitForSsh(300_000);
@@ -172,21 +204,36 @@ Examples:
         const said = upload!.log.filter((l) => !l.startsWith('piot-job:')).at(-1) ?? '';
         done(`upload ${upload!.status} ${since(started)} after power on: ${said}`);
 
-        for (const later of LATER) {
-          stage(later);
-          ctx.out(`      ${c.yellow('…')} not in this version of PioT yet\n`);
-        }
+        stage('first heartbeat on the hub: the Pi enrolled and reports its health');
+        let beat: DeviceRecord['lastHeartbeat'];
+        await vm.waitFor(
+          'a heartbeat with the running release',
+          async () => {
+            beat = (await store.getDevice(DEVICE))?.lastHeartbeat;
+            return beat?.deploy?.current !== undefined && (beat.services?.length ?? 0) > 0;
+          },
+          120_000,
+        );
+        const percent = (ratio: number | undefined) =>
+          ratio === undefined ? '?' : `${Math.round(ratio * 100)} %`;
+        const services = (beat!.services ?? []).map((s) => `${s.name} ${s.state}`).join(', ');
+        done(
+          `heartbeat received from ${DEVICE} ${since(started)} after power on: memory ${percent(beat!.metrics?.memory)}, disk ${percent(beat!.metrics?.disk)}, ${services}`,
+        );
+        ctx.out(`        dashboard: ${hub.url}/  (log in as demo, password ${password})\n`);
+
         if (keep) {
           ctx.out(`
 The Pi follows ${host.repoUrl}. Change the app and watch it deploy:
   cd ${host.work} && $EDITOR reader.js && git commit -qam "change" && git push -q
   ssh -i ${key} -p ${vm.sshPort} -o StrictHostKeyChecking=no pi@127.0.0.1 sudo piot logs -f
-Ctrl-C stops the Pi and removes the demo files.
+The dashboard is at ${hub.url}/ (demo / ${password}).
+Ctrl-C stops the Pi and the hub and removes the demo files.
 `);
           await new Promise<never>(() => undefined);
         }
         ctx.out(
-          '\nPioT ran end to end on the virtual Pi: configured image → first boot → bootstrap → deploy → job.\n',
+          '\nPioT ran end to end on the virtual Pi: configured image → first boot → bootstrap → deploy → job → hub. App running, heartbeat received.\n',
         );
       } finally {
         process.off('SIGINT', interrupted);

@@ -1,0 +1,135 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { createEnrolmentToken } from '../../src/hub/admin.js';
+import { startHub } from '../../src/hub/serve.js';
+import { openStore } from '../../src/hub/store/open.js';
+import type { DeviceRecord } from '../../src/hub/store/store.js';
+import { withVm } from './harness.js';
+import { deviceReport, deviceStatus, guestRepo, installAgent } from './device.js';
+
+/** Where the guest finds the hub (forwarded to the hub on the host's loopback). */
+const HUB_HOST = '10.0.2.103';
+
+const SPEC = `version: 1
+app: demo
+services:
+  reader:
+    run: node -e "require('http').createServer((q, s) => s.end('ok')).listen(8081, '127.0.0.1')"
+jobs:
+  upload:
+    run: echo uploaded 3 rows
+    schedule: hourly
+`;
+
+// The VM has no thermal zone: one like a Pi's, on a tmpfs over /sys/class/thermal, set up at
+// every boot before the agent starts (the agent reads the kernel's usual path).
+const THERMAL_UNIT = `[Unit]
+Description=A Raspberry Pi-like thermal zone for the test
+Before=piot-agent.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mount -t tmpfs thermal /sys/class/thermal && mkdir /sys/class/thermal/thermal_zone0 && echo cpu-thermal >/sys/class/thermal/thermal_zone0/type && echo 47234 >/sys/class/thermal/thermal_zone0/temp'
+[Install]
+WantedBy=multi-user.target
+`;
+
+it(
+  'the virtual Pi reports to the hub within 60 s of boot with temperature, memory, disk and services, and answers its commands',
+  async () => {
+    const data = await mkdtemp(join(tmpdir(), 'piot-hub-vm-'));
+    const store = await openStore({ data });
+    const hub = await startHub({ store }, { hostname: '127.0.0.1', port: 0 });
+    const { token } = await createEnrolmentToken(store, { now: Date.now() });
+    const signingKey = generateKeyPairSync('ed25519')
+      .privateKey.export({ format: 'pem', type: 'pkcs8' })
+      .toString();
+    const device = () => store.getDevice('kitchen');
+    const heartbeatAfter = async (since: number): Promise<DeviceRecord | undefined> => {
+      const d = await device();
+      return d?.lastHeartbeat && d.lastHeartbeat.receivedAt > since ? d : undefined;
+    };
+    try {
+      await withVm(
+        'bookworm-amd64-full',
+        async (vm) => {
+          const commit = await guestRepo(vm);
+          await installAgent(
+            vm,
+            `version: 1\nname: kitchen\nrepo: /srv/app\npoll: 1h\nhub:\n  url: http://${HUB_HOST}\n`,
+          );
+          await vm.sh(
+            [
+              'sudo install -d -m 0700 /etc/piot/identity',
+              `printf '%s\\n' '${token}' | sudo install -m 0600 /dev/stdin /etc/piot/identity/hub-token`,
+              'sudo install -m 0600 /dev/stdin /etc/piot/identity/signing.key',
+            ].join(' && '),
+            { input: signingKey },
+          );
+          await vm.sh(
+            'sudo tee /etc/systemd/system/test-thermal.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable --now test-thermal.service',
+            { input: THERMAL_UNIT },
+          );
+          const v1 = await commit({ '.piot.yaml': SPEC });
+          await vm.sh('sudo systemctl enable --now piot-agent.service');
+          await vm
+            .waitFor('v1 deployed', async () => (await deviceStatus(vm)).current === v1, 180_000)
+            .catch(async (error: Error) => {
+              throw new Error(`${error.message.split('\n')[0]}\n${await deviceReport(vm)}`);
+            });
+          await vm.waitFor(
+            'the hub sees the release',
+            async () => (await device())?.lastHeartbeat?.deploy?.current === v1,
+            90_000,
+          );
+
+          // From a reboot to the hub hearing from the device again.
+          const rebooted = Date.now();
+          await vm.reboot();
+          let seen: DeviceRecord | undefined;
+          await vm.waitFor(
+            'a heartbeat after the reboot',
+            async () => (seen = await heartbeatAfter(rebooted)) !== undefined,
+            120_000,
+          );
+          const seconds = (seen!.lastHeartbeat!.receivedAt - rebooted) / 1000;
+          console.log(`first heartbeat ${seconds.toFixed(1)} s after the reboot began`);
+          expect(seconds).toBeLessThan(60);
+          const beat = seen!.lastHeartbeat!;
+          expect(beat.metrics?.temperature).toBe(47.2);
+          expect(beat.metrics?.memory).toBeGreaterThan(0);
+          expect(beat.metrics?.memory).toBeLessThan(1);
+          expect(beat.metrics?.disk).toBeGreaterThan(0);
+          expect(beat.health?.readOnlyRoot).toBe(false);
+          expect(beat.deploy?.current).toBe(v1);
+          expect(beat.services?.map((s) => [s.name, s.kind])).toEqual([
+            ['reader', 'service'],
+            ['upload', 'job'],
+          ]);
+          expect(beat.services?.find((s) => s.name === 'reader')?.state).toBe('active');
+          expect((await store.deployEvents('kitchen', 10)).map((e) => e.kind)).toContain(
+            'succeeded',
+          );
+        },
+        {
+          guestForwards: [
+            {
+              guestAddress: HUB_HOST,
+              guestPort: 80,
+              hostPort: Number(new URL(hub.url).port),
+              connections: 'many',
+            },
+          ],
+        },
+      );
+    } finally {
+      await hub.close();
+      await store.close();
+      await rm(data, { recursive: true, force: true });
+    }
+  },
+  20 * 60_000,
+);
