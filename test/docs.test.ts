@@ -69,35 +69,44 @@ function shellWords(line: string): string[] {
   return words;
 }
 
-/** The command a documented line names, and the options it uses that the command lacks. */
+/**
+ * The command a documented line names, and the options it uses that the command lacks. Both
+ * programs have `status`, `logs`, `run` and `deploy` (the Pi's own, and the fleet's through
+ * the hub): a line is right when either program has the command with all its options.
+ */
 function resolve(words: string[]): { command?: Command; unknown: string[] } {
-  for (const program of programs) {
-    let command: Command = program;
-    let i = 0;
-    for (; i < words.length; i++) {
-      const sub = command.commands.find(
-        (c) => c.name() === words[i] || c.aliases().includes(words[i]!),
-      );
-      if (!sub) break;
-      command = sub;
-    }
-    if (command === program && words.length > 0 && !words[0]!.startsWith('-')) continue;
-    const known = new Set(
-      [...command.options, ...program.options].flatMap((o) => [
-        o.long,
-        o.short,
-        o.negate ? o.long : undefined,
-      ]),
+  const found = programs.map((program) => resolveIn(program, words));
+  return (
+    found.find((f) => f.command && f.unknown.length === 0) ??
+    found.find((f) => f.command) ?? { unknown: [] }
+  );
+}
+
+function resolveIn(program: Command, words: string[]): { command?: Command; unknown: string[] } {
+  let command: Command = program;
+  let i = 0;
+  for (; i < words.length; i++) {
+    const sub = command.commands.find(
+      (c) => c.name() === words[i] || c.aliases().includes(words[i]!),
     );
-    known.add('--help').add('-h');
-    const unknown = words
-      .slice(i)
-      .filter((w) => w.startsWith('-') && w !== '-')
-      .map((w) => w.split('=')[0]!)
-      .filter((w) => !known.has(w));
-    return { command, unknown };
+    if (!sub) break;
+    command = sub;
   }
-  return { unknown: [] };
+  if (command === program && words.length > 0 && !words[0]!.startsWith('-')) return { unknown: [] };
+  const known = new Set(
+    [...command.options, ...program.options].flatMap((o) => [
+      o.long,
+      o.short,
+      o.negate ? o.long : undefined,
+    ]),
+  );
+  known.add('--help').add('-h');
+  const unknown = words
+    .slice(i)
+    .filter((w) => w.startsWith('-') && w !== '-')
+    .map((w) => w.split('=')[0]!)
+    .filter((w) => !known.has(w));
+  return { command, unknown };
 }
 
 describe('the commands in the docs', () => {
@@ -134,5 +143,9 @@ describe('the commands in the docs', () => {
       '--wifi-contry',
     ]);
     expect(resolve(['deploy', '--now']).unknown).toEqual([]);
+    // Either program may know a line: the Pi's `piot logs web -f`, the fleet's `--timeout`.
+    expect(resolve(['logs', 'web', '-f']).unknown).toEqual([]);
+    expect(resolve(['logs', 'kitchen', '--timeout', '5']).unknown).toEqual([]);
+    expect(resolve(['logs', 'kitchen', '--folow']).unknown).toEqual(['--folow']);
   });
 });

@@ -3,6 +3,7 @@ import { buildProgram } from './command.js';
 import type { CliContext } from './context.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFlash } from './commands/flash.js';
+import { registerFleet } from './commands/fleet.js';
 import { registerHub } from './commands/hub.js';
 import { registerImage } from './commands/image.js';
 import { registerInit } from './commands/init.js';
@@ -23,6 +24,7 @@ export function createProgram(ctx: CliContext): Command {
     registerVm,
     registerDemo,
     registerHub,
+    registerFleet,
   ]).addHelpText(
     'after',
     `
@@ -32,6 +34,7 @@ Examples:
   piot schema               JSON Schema of .piot.yaml for your editor
   piot secrets set NAME     encrypt a value for the fleet's devices (see piot secrets -h)
   piot vm bookworm-amd64-full   boot the virtual Pi
-  piot hub --data DIR       run the hub (device registry and fleet API)`,
+  piot hub --data DIR       run the hub (device registry and fleet API)
+  piot hub login --url URL  then: piot devices, piot status kitchen, piot logs kitchen web`,
   );
 }

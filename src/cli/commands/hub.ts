@@ -7,6 +7,9 @@ import { parseListen, startHub } from '../../hub/serve.js';
 import { openStore } from '../../hub/store/open.js';
 import type { Store } from '../../hub/store/store.js';
 import type { CliContext } from '../context.js';
+import { hubClient } from '../hub-client.js';
+import { hubConfigPath, normalizeHubUrl, writeHubConfig } from '../hub-config.js';
+import { promptHidden, readStdin, withoutFinalNewline } from '../prompt.js';
 
 interface StoreOptions {
   data?: string;
@@ -48,12 +51,6 @@ async function withStore<T>(
   }
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export function registerHub(program: Command, ctx: CliContext): void {
   const hub = withStoreOptions(program.command('hub'))
     .description('run the hub: device registry, health history and the fleet API')
@@ -65,7 +62,8 @@ Examples:
   piot hub --data /var/lib/piot-hub                   SQLite, on 127.0.0.1:8800
   piot hub --database postgres://hub@db/piot --listen 0.0.0.0:8800
   piot hub token create --data /var/lib/piot-hub      an enrolment token for hub_token
-  echo "$PASSWORD" | piot hub user add ada --data /var/lib/piot-hub`,
+  echo "$PASSWORD" | piot hub user add ada --data /var/lib/piot-hub
+  piot hub login --url https://hub.example.org      where piot devices, status… find the hub`,
     )
     .action(async (options: StoreOptions & { listen: string }) => {
       const listen = parseListen(options.listen);
@@ -108,5 +106,41 @@ Examples:
       const password = (await readStdin()).replace(/\r?\n$/, '');
       await withStore(ctx, options, (store) => setUserPassword(store, name, password, Date.now()));
       ctx.err(`user ${name} can log in\n`);
+    });
+
+  hub
+    .command('login')
+    .description(
+      'save the hub and your API token for the fleet commands (piot devices, status, logs…)',
+    )
+    .requiredOption('--url <url>', "the hub's address, e.g. https://hub.example.org")
+    .option('--stdin', 'read the API token from stdin (the default when stdin is not a terminal)')
+    .addHelpText(
+      'after',
+      `
+The token (from \`piot hub token create --api USER\` on the hub) is checked against the
+hub, then saved with the URL in \${XDG_CONFIG_HOME:-~/.config}/piot/hub.yaml, readable by
+you alone (0600). $PIOT_HUB and $PIOT_HUB_API_TOKEN override it.
+
+Examples:
+  piot hub login --url https://hub.example.org
+  printf %s "$TOKEN" | piot hub login --url http://10.0.0.5:8800 --stdin`,
+    )
+    .action(async (options: { url: string; stdin?: boolean }) => {
+      const url = normalizeHubUrl(options.url, '--url');
+      const token = (
+        options.stdin || !process.stdin.isTTY
+          ? withoutFinalNewline(await readStdin())
+          : await promptHidden('API token')
+      ).trim();
+      if (!token)
+        throw new UserError('the API token is empty; nothing was written', {
+          hint: 'make one on the hub with `piot hub token create --api USER`',
+        });
+      // A wrong token or URL should fail now, not at the next fleet command.
+      await hubClient({ url, token, from: '--url' }).devices();
+      const path = hubConfigPath(ctx.env);
+      await writeHubConfig(path, { url, token });
+      ctx.err(`saved ${url} and your API token in ${path}\n`);
     });
 }
