@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import type { KeyObject } from 'node:crypto';
 import { httpError } from './http.js';
 import {
   canonicalRequest,
@@ -28,6 +29,15 @@ export interface DeviceGuard {
 export function deviceGuard(store: Store, now: () => number): DeviceGuard {
   const seen = new Map<string, Map<string, number>>();
   let lastPrune = 0;
+  // Each device's key, parsed once (not on every request; about 10 % of a verification).
+  const keys = new Map<string, KeyObject | undefined>();
+  const keyOf = (signing: string) => {
+    if (!keys.has(signing)) {
+      if (keys.size >= 10_000) keys.clear();
+      keys.set(signing, parseSigningKey(signing));
+    }
+    return keys.get(signing);
+  };
   const remember = (device: string, nonce: string, at: number) => {
     const nonces = seen.get(device) ?? new Map<string, number>();
     seen.set(device, nonces);
@@ -55,7 +65,7 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
         });
       }
       const record = await store.getDevice(device);
-      const key = record ? parseSigningKey(record.signing) : undefined;
+      const key = record ? keyOf(record.signing) : undefined;
       if (!record || !key) throw httpError(401, `unknown device ${JSON.stringify(device)}`);
       const url = new URL(c.req.url);
       const text = canonicalRequest({

@@ -18,9 +18,23 @@ async function whenFree<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Writes that arrive while a commit is pending share it, up to this many. */
+const MAX_BATCH = 256;
+
+interface Write {
+  fn: (tx: Db) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
 /**
  * A Db on one SQLite file (or `:memory:`). better-sqlite3 is synchronous, so one promise
  * chain keeps a transaction's statements from interleaving with another request's.
+ *
+ * Group commit: writes (`run` and `transaction`) that arrive in the same turn of the event
+ * loop are committed together, each in its own savepoint (one failing rolls back only its
+ * own statements), so N concurrent heartbeats cost one commit and one fsync, not N. A write
+ * resolves only once its commit is done, as before.
  */
 export function openSqlite(path: string): Db {
   const sqlite = new Database(path);
@@ -35,33 +49,80 @@ export function openSqlite(path: string): Db {
     queue = next.catch(() => undefined);
     return next;
   };
+  // The hub's SQL is a fixed set of strings: prepare each once.
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      if (statements.size >= 1000) statements.clear();
+      statement = sqlite.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
   const bind = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p));
   const inner = (): Db => ({
     dialect: 'sqlite',
     all: <T>(sql: string, params: unknown[] = []) =>
-      Promise.resolve(sqlite.prepare(sql).all(...bind(params)) as T[]),
-    run: (sql, params = []) => Promise.resolve(sqlite.prepare(sql).run(...bind(params)).changes),
+      Promise.resolve(prepared(sql).all(...bind(params)) as T[]),
+    run: (sql, params = []) => Promise.resolve(prepared(sql).run(...bind(params)).changes),
     transaction: (fn) => fn(inner()),
     close: () => Promise.resolve(),
   });
   const tx = inner();
+
+  const commit = async (writes: Write[]) => {
+    try {
+      // IMMEDIATE takes the write lock now: two hub processes cannot both read-then-write.
+      await whenFree(() => Promise.resolve(sqlite.exec('BEGIN IMMEDIATE')));
+    } catch (error) {
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    const outcomes: (() => void)[] = [];
+    try {
+      for (const write of writes) {
+        sqlite.exec('SAVEPOINT piot_write');
+        try {
+          const value = await write.fn(tx);
+          sqlite.exec('RELEASE piot_write');
+          outcomes.push(() => write.resolve(value));
+        } catch (error) {
+          sqlite.exec('ROLLBACK TO piot_write');
+          sqlite.exec('RELEASE piot_write');
+          outcomes.push(() => write.reject(error));
+        }
+      }
+      sqlite.exec('COMMIT');
+    } catch (error) {
+      if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+      for (const write of writes) write.reject(error);
+      return;
+    }
+    for (const outcome of outcomes) outcome();
+  };
+  let open: Write[] | undefined;
+  const write = <T>(fn: (tx: Db) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const entry: Write = { fn, resolve, reject };
+      if (open && open.length < MAX_BATCH) {
+        open.push(entry);
+        return;
+      }
+      const batch = [entry];
+      open = batch;
+      void exclusive(async () => {
+        // Let this turn's other requests add their writes, then close the batch.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (open === batch) open = undefined;
+        await commit(batch);
+      });
+    });
   return {
     dialect: 'sqlite',
     all: (sql, params) => exclusive(() => tx.all(sql, params)),
-    run: (sql, params) => exclusive(() => whenFree(() => tx.run(sql, params))),
-    transaction: (fn) =>
-      exclusive(async () => {
-        // IMMEDIATE takes the write lock now: two hub processes cannot both read-then-write.
-        await whenFree(() => Promise.resolve(sqlite.exec('BEGIN IMMEDIATE')));
-        try {
-          const result = await fn(tx);
-          sqlite.exec('COMMIT');
-          return result;
-        } catch (error) {
-          sqlite.exec('ROLLBACK');
-          throw error;
-        }
-      }),
+    run: (sql, params) => write((t) => t.run(sql, params)),
+    transaction: (fn) => write(fn),
     close: () => exclusive(() => Promise.resolve(void sqlite.close())),
   };
 }

@@ -316,6 +316,40 @@ describeEachStore('hub store', (target) => {
     expect(await store.sessionUser('sh2', T0 + 99)).toBe('ada');
   });
 
+  it('keeps concurrent writes apart: one failing undoes only its own', async () => {
+    await enrolled('kitchen');
+    await store.addEnrolmentToken('dup', { now: T0 });
+    // Sent together, as a busy hub does (SQLite commits them as one group).
+    const results = await Promise.allSettled([
+      store.useNonce('kitchen', 'n-1', T0),
+      store.addEnrolmentToken('dup', { now: T0 }),
+      store.recordHeartbeat('kitchen', { metrics: { cpu: 0.5 } }, T0 + 1),
+      store.recordHeartbeat('nobody', { metrics: { cpu: 0.5 } }, T0 + 1),
+      store.useNonce('kitchen', 'n-1', T0),
+      store.useNonce('kitchen', 'n-2', T0),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'x'))).toEqual([
+      true,
+      'x',
+      undefined,
+      'x',
+      false,
+      true,
+    ]);
+    expect(await store.samples('kitchen', { from: 0, to: T0 + 2 })).toEqual([
+      { at: T0 + 1, cpu: 0.5 },
+    ]);
+    expect(await store.samples('nobody', { from: 0, to: T0 + 2 })).toEqual([]);
+  });
+
   it('migrates once, also when several hubs start together', async () => {
     const hubs = await Promise.all([opened.reopen(), opened.reopen(), opened.reopen()]);
     await Promise.all(hubs.map((h) => h.close()));
