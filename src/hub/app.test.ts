@@ -223,6 +223,39 @@ describeEachStore('hub API', (target) => {
     expect(await (await poll('1')).json()).toEqual({ commands: [] });
   });
 
+  it('queues a deploy on every live device, or the named ones, for a push webhook', async () => {
+    const garage = deviceKey();
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    await store.addEnrolmentToken(hashToken('enrol-2'), { now: NOW });
+    await enrol({ name: 'garage', signing: garage.signing }, 'enrol-2');
+    await store.addEnrolmentToken(hashToken('enrol-3'), { now: NOW });
+    await enrol({ name: 'attic', signing: deviceKey().signing }, 'enrol-3');
+    await store.revokeDevice('attic');
+    const deploy = (body?: unknown, auth = 'Bearer api-ada') =>
+      app.request('/api/v1/deploy', {
+        method: 'POST',
+        headers: { authorization: auth },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await deploy(undefined, 'Bearer nope')).status).toBe(401);
+    const all = await deploy();
+    expect(all.status).toBe(202);
+    const { commands } = (await all.json()) as { commands: { device: string }[] };
+    expect(commands.map((c) => c.device).sort()).toEqual(['garage', 'kitchen']);
+    expect((await store.takeCommands('kitchen', NOW)).map((c) => c.kind)).toEqual(['deploy']);
+    expect((await store.takeCommands('attic', NOW)).length).toBe(0);
+    const some = (await (await deploy({ devices: ['garage'] })).json()) as {
+      commands: { device: string }[];
+    };
+    expect(some.commands.map((c) => c.device)).toEqual(['garage']);
+    const wrong = await deploy({ devices: ['attic', 'nobody'] });
+    expect(wrong.status).toBe(404);
+    expect(((await wrong.json()) as { error: string }).error).toBe(
+      'no live device named "attic", "nobody"',
+    );
+    expect((await deploy({ devices: 'all' })).status).toBe(400);
+  });
+
   it("carries a command's arguments to the device and its answer back to people", async () => {
     await enrol({ name: 'kitchen', signing: kitchen.signing });
     const person = (path: string, body?: unknown) =>

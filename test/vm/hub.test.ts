@@ -89,6 +89,7 @@ it(
           // From a reboot to the hub hearing from the device again.
           const rebooted = Date.now();
           await vm.reboot();
+          const bootedAt = Date.now();
           let seen: DeviceRecord | undefined;
           await vm.waitFor(
             'a heartbeat after the reboot',
@@ -96,7 +97,15 @@ it(
             120_000,
           );
           const seconds = (seen!.lastHeartbeat!.receivedAt - rebooted) / 1000;
-          console.log(`first heartbeat ${seconds.toFixed(1)} s after the reboot began`);
+          console.log(
+            [
+              `first heartbeat ${seconds.toFixed(1)} s after the reboot began (new boot started ${((bootedAt - rebooted) / 1000).toFixed(1)} s after it)`,
+              await vm.sh('systemd-analyze || true'),
+              await vm.sh(
+                'sudo journalctl -b -o short-monotonic --no-pager -u piot-agent | head -n 8',
+              ),
+            ].join('\n'),
+          );
           expect(seconds).toBeLessThan(60);
           const beat = seen!.lastHeartbeat!;
           expect(beat.metrics?.temperature).toBe(47.2);

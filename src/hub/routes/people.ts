@@ -13,6 +13,11 @@ import { bearer } from './devices.js';
 export const SESSION_COOKIE = 'piot_session';
 const SESSION_MS = 7 * 24 * 3600_000;
 
+const deploySchema = z.strictObject({
+  /** The devices to deploy on (default: every device that is not revoked). */
+  devices: z.array(z.string().max(64)).max(10_000).optional(),
+});
+
 const loginSchema = z.strictObject({
   name: z.string().min(1).max(100),
   password: z.string().min(1).max(1000),
@@ -80,6 +85,29 @@ export function peopleRoutes(
       throw httpError(404, `no device named ${JSON.stringify(name)}`);
     const command = await queue.add(name, request, c.get('user'), deps.now());
     return c.json({ command }, 202);
+  });
+  // The fleet's push trigger: CI (or a git host's webhook) calls it after a push.
+  app.post('/api/v1/deploy', person, async (c) => {
+    const raw = await rawBody(c);
+    const { devices } = parseJson(
+      raw.length === 0 ? new TextEncoder().encode('{}') : raw,
+      deploySchema,
+    );
+    const live = (await deps.store.listDevices()).filter((d) => !d.revoked).map((d) => d.name);
+    const unknown = (devices ?? []).filter((name) => !live.includes(name));
+    if (unknown.length > 0) {
+      throw httpError(
+        404,
+        `no live device named ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
+      );
+    }
+    const now = deps.now();
+    const commands = [];
+    for (const device of devices ?? live) {
+      const command = await queue.add(device, { kind: 'deploy' }, c.get('user'), now);
+      commands.push({ device, id: command.id });
+    }
+    return c.json({ commands }, 202);
   });
   app.get('/api/v1/devices/:name/commands/:id', person, async (c) => {
     const name = c.req.param('name');
