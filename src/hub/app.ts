@@ -2,6 +2,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { commandQueue } from './commands.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import { deviceGuard } from './device-auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { peopleRoutes } from './routes/people.js';
@@ -56,6 +57,7 @@ export function createApp(deps: HubDeps): Hono {
   const guard = deviceGuard(resolved.store, resolved.now);
   app.route('/', deviceRoutes(resolved, guard, limits.enrol, queue));
   app.route('/', peopleRoutes(resolved, limits.login, queue));
+  app.route('/', dashboardRoutes(resolved, queue));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();

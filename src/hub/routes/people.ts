@@ -7,6 +7,8 @@ import { commandSchema, type CommandQueue } from '../commands.js';
 import { formAsJson, httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { checkPassword, hashToken, newSecret } from '../secrets.js';
+import { sameOrigin } from '../dashboard/csrf.js';
+import { loginPage } from '../dashboard/login-page.js';
 import { bearer } from './devices.js';
 
 /** The session cookie's name. */
@@ -38,15 +40,30 @@ export function peopleRoutes(
     await next();
   });
 
+  // JSON clients get JSON; a browser's form (Accept: text/html) gets the login page again
+  // with the error, or a redirect to the dashboard.
   app.post('/login', async (c) => {
+    const browser = wantsHtml(c);
+    const refuse = (status: 400 | 401 | 403 | 429, error: string, name?: string) => {
+      if (!browser) throw httpError(status, error);
+      return c.html(loginPage({ error, name }), status);
+    };
+    if (!sameOrigin(c)) return refuse(403, 'this login form came from another site');
     if (!limit.take(deps.clientAddress(c), deps.now())) {
       c.header('Retry-After', '60');
-      throw httpError(429, 'too many login attempts from this address; try again later');
+      return refuse(429, 'too many login attempts from this address; try again later');
     }
-    const body = parseJson(formAsJson(c.req.header('content-type'), await rawBody(c)), loginSchema);
+    const raw = formAsJson(c.req.header('content-type'), await rawBody(c));
+    let body: z.output<typeof loginSchema>;
+    try {
+      body = parseJson(raw, loginSchema);
+    } catch (error) {
+      if (browser) return refuse(400, 'enter a name and a password');
+      throw error;
+    }
     const stored = await deps.store.getUserPasswordHash(body.name);
     if (!(await checkPassword(body.password, stored))) {
-      throw httpError(401, 'wrong name or password');
+      return refuse(401, 'wrong name or password', body.name);
     }
     const session = newSecret('piots');
     await deps.store.addSession(hashToken(session), body.name, deps.now() + SESSION_MS);
@@ -57,7 +74,7 @@ export function peopleRoutes(
       path: '/',
       maxAge: SESSION_MS / 1000,
     });
-    return c.json({ user: body.name });
+    return browser ? c.redirect('/', 303) : c.json({ user: body.name });
   });
 
   app.get('/api/v1/devices', person, async (c) => {
@@ -116,6 +133,14 @@ export function peopleRoutes(
     return c.json({ command });
   });
   return app;
+}
+
+/** A browser's form post: form-encoded and asking for HTML. */
+function wantsHtml(c: Context): boolean {
+  return (
+    (c.req.header('content-type') ?? '').startsWith('application/x-www-form-urlencoded') &&
+    (c.req.header('accept') ?? '').includes('text/html')
+  );
 }
 
 async function whoIs(c: Context, deps: ResolvedDeps): Promise<string | undefined> {

@@ -259,6 +259,9 @@ export function sqlStore(db: Db): Store {
       );
       return rows[0]?.username;
     },
+    async deleteSession(hash) {
+      await db.run('DELETE FROM sessions WHERE hash = ?', [hash]);
+    },
     close: () => db.close(),
   };
 }

@@ -314,6 +314,11 @@ describeEachStore('hub store', (target) => {
     await store.pruneSessions(T0 + 150);
     expect(await store.sessionUser('sh', T0 + 99)).toBeUndefined();
     expect(await store.sessionUser('sh2', T0 + 99)).toBe('ada');
+    await store.addSession('sh3', 'ada', T0 + 200);
+    await store.deleteSession('sh2');
+    await store.deleteSession('no such session');
+    expect(await store.sessionUser('sh2', T0 + 99)).toBeUndefined();
+    expect(await store.sessionUser('sh3', T0 + 99)).toBe('ada');
   });
 
   it('keeps concurrent writes apart: one failing undoes only its own', async () => {

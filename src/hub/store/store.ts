@@ -96,5 +96,7 @@ export interface Store {
   pruneSessions(now: number): Promise<void>;
   /** The user of a session that has not expired. */
   sessionUser(hash: string, now: number): Promise<string | undefined>;
+  /** Forgets one session (logout); nothing happens if there is no such session. */
+  deleteSession(hash: string): Promise<void>;
   close(): Promise<void>;
 }
