@@ -41,7 +41,7 @@ export function createApp(deps: HubDeps): Hono {
     rateLimits: { burst: 10, perMinute: 10 },
     secureCookies: false,
     logError: (error) => console.error(error),
-    alerts: createAlerts({ store: deps.store, now: deps.now }),
+    alerts: createAlerts({ store: deps.store, now: deps.now, log: deps.logError }),
     ...deps,
   };
   const app = new Hono();
