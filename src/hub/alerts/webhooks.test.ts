@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { receiver } from './test-receiver.js';
-import { deliver, describeWebhook, parseWebhook, type Notification } from './webhooks.js';
+import {
+  deliver,
+  describeWebhook,
+  parseWebhook,
+  webhookRequest,
+  type Notification,
+} from './webhooks.js';
 
 const T = Date.UTC(2027, 0, 1, 12, 0, 0);
 const firing: Notification = {
@@ -99,6 +105,10 @@ describe('webhooks', () => {
     });
     expect(second!.body).toBe('resolved after 5 min (was: no heartbeat for 95 s)');
     expect(second!.headers).toMatchObject({ priority: 'low', tags: 'white_check_mark' });
+    const brief = { ...resolved, alert: { ...resolved.alert, resolvedAt: T + 45_000 } };
+    expect(webhookRequest(parseWebhook('ntfy:https://ntfy.sh/x'), brief).body).toBe(
+      'resolved after 45 s (was: no heartbeat for 95 s)',
+    );
     // Non-ASCII titles travel as an RFC 2047 encoded word, which ntfy decodes.
     const title = second!.headers.title as string;
     expect(title).toMatch(/^=\?UTF-8\?B\?/);

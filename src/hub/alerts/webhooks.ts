@@ -64,8 +64,9 @@ function title(n: Notification): string {
 function text(n: Notification): string {
   const { alert } = n;
   if (n.status === 'firing') return alert.summary;
-  const minutes = Math.max(0, Math.round(((alert.resolvedAt ?? 0) - alert.startedAt) / 60_000));
-  return `resolved after ${minutes} min (was: ${alert.summary})`;
+  const seconds = Math.max(0, Math.round(((alert.resolvedAt ?? 0) - alert.startedAt) / 1000));
+  const lasted = seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
+  return `resolved after ${lasted} (was: ${alert.summary})`;
 }
 
 // HTTP headers are Latin-1; ntfy decodes RFC 2047 encoded words for anything beyond ASCII.
