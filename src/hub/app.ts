@@ -1,11 +1,13 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { createAlerts, type Alerts } from './alerts/engine.js';
 import { commandQueue } from './commands.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { deviceGuard } from './device-auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { peopleRoutes } from './routes/people.js';
+import { prometheusRoutes } from './routes/prometheus.js';
 import { tokenBucket } from './rate-limit.js';
 import type { Store } from './store/store.js';
 
@@ -23,6 +25,8 @@ export interface HubDeps {
   secureCookies?: boolean;
   /** Where unexpected errors are reported (default: stderr). */
   logError?: (error: unknown) => void;
+  /** The alert engine heartbeats feed (default: one without webhooks). */
+  alerts?: Alerts;
 }
 
 /** The same dependencies with every default filled in. */
@@ -37,6 +41,7 @@ export function createApp(deps: HubDeps): Hono {
     rateLimits: { burst: 10, perMinute: 10 },
     secureCookies: false,
     logError: (error) => console.error(error),
+    alerts: createAlerts({ store: deps.store, now: deps.now, log: deps.logError }),
     ...deps,
   };
   const app = new Hono();
@@ -58,6 +63,7 @@ export function createApp(deps: HubDeps): Hono {
   app.route('/', deviceRoutes(resolved, guard, limits.enrol, queue));
   app.route('/', peopleRoutes(resolved, limits.login, queue));
   app.route('/', dashboardRoutes(resolved, queue));
+  app.route('/', prometheusRoutes(resolved));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();

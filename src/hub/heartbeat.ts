@@ -66,7 +66,16 @@ export const healthSchema = z.object({
 
 /** What a device sends in `POST /api/v1/devices/:name/heartbeat`. */
 export const heartbeatSchema = z.object({
-  agent: z.object({ version: text(40), uptime: z.number().min(0).optional() }).optional(),
+  agent: z
+    .object({
+      version: text(40),
+      uptime: z.number().min(0).optional(),
+      /** Where Prometheus can scrape the agent's /metrics from (HOST:PORT), if anywhere. */
+      metricsAddress: text(100)
+        .regex(/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'is not HOST:PORT' })
+        .optional(),
+    })
+    .optional(),
   metrics: metricsSchema.optional(),
   deploy: z
     .object({

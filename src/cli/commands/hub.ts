@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { UserError } from '../../errors.js';
 import { createApiToken, createEnrolmentToken, setUserPassword } from '../../hub/admin.js';
+import { createAlerts } from '../../hub/alerts/engine.js';
+import { parseThreshold } from '../../hub/alerts/options.js';
+import type { AlertThresholds } from '../../hub/alerts/rules.js';
+import { parseWebhook, type Webhook } from '../../hub/alerts/webhooks.js';
 import { startRetention } from '../../hub/retention.js';
 import { parseListen, startHub } from '../../hub/serve.js';
 import { openStore } from '../../hub/store/open.js';
@@ -20,6 +24,13 @@ function withStoreOptions(command: Command): Command {
   return command
     .option('--data <dir>', 'keep the hub in DIR/hub.db (SQLite)')
     .option('--database <url>', 'keep the hub in PostgreSQL instead (postgres://…)', undefined);
+}
+
+interface HubOptions extends StoreOptions {
+  listen: string;
+  webhook: Webhook[];
+  alertThreshold: Partial<AlertThresholds>;
+  publicUrl?: string;
 }
 
 async function withStore<T>(
@@ -55,28 +66,51 @@ export function registerHub(program: Command, ctx: CliContext): void {
   const hub = withStoreOptions(program.command('hub'))
     .description('run the hub: device registry, health history and the fleet API')
     .option('--listen <host:port>', 'where to serve HTTP', '127.0.0.1:8800')
+    .option(
+      '--webhook <url>',
+      'send alerts to URL (generic JSON), ntfy:URL or slack:URL; repeatable',
+      (spec: string, all: Webhook[]) => [...all, parseWebhook(spec)],
+      [],
+    )
+    .option(
+      '--alert-threshold <name=value>',
+      'change a threshold: temperature=°C, disk=percent, offline=seconds; repeatable',
+      (spec: string, all: Record<string, number>) => ({ ...all, ...parseThreshold(spec) }),
+      {},
+    )
+    .option('--public-url <url>', "the hub's address as people reach it, linked from alerts")
     .addHelpText(
       'after',
       `
 Examples:
   piot hub --data /var/lib/piot-hub                   SQLite, on 127.0.0.1:8800
   piot hub --database postgres://hub@db/piot --listen 0.0.0.0:8800
+  piot hub --data /var/lib/piot-hub --webhook ntfy:https://ntfy.sh/my-fleet
   piot hub token create --data /var/lib/piot-hub      an enrolment token for hub_token
   echo "$PASSWORD" | piot hub user add ada --data /var/lib/piot-hub
   piot hub login --url https://hub.example.org      where piot devices, status… find the hub`,
     )
-    .action(async (options: StoreOptions & { listen: string }) => {
+    .action(async (options: HubOptions) => {
       const listen = parseListen(options.listen);
       await withStore(ctx, options, async (store) => {
-        const running = await startHub({ store }, listen);
+        const alerts = createAlerts({
+          store,
+          webhooks: options.webhook,
+          thresholds: options.alertThreshold,
+          hubUrl: options.publicUrl ?? `http://${options.listen}`,
+        });
+        const running = await startHub({ store, alerts }, listen);
         const stopRetention = startRetention(store);
+        const stopAlerts = alerts.start();
         ctx.out(`hub listening on ${running.url}\n`);
         await new Promise<void>((done) => {
           process.once('SIGINT', done);
           process.once('SIGTERM', done);
         });
+        stopAlerts();
         stopRetention();
         await running.close();
+        await alerts.idle();
       });
     });
 

@@ -60,6 +60,7 @@ export function deviceRoutes(
     const device = await guard.authenticate(c, raw, c.req.param('name'));
     const heartbeat = parseJson(raw, heartbeatSchema);
     await deps.store.recordHeartbeat(device, heartbeat, deps.now());
+    deps.alerts.heartbeat(device);
     return c.json({ ok: true, hubTime: deps.now() });
   });
 

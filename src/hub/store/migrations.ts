@@ -127,6 +127,27 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE samples_hourly ADD COLUMN throttled BIGINT`,
     ],
   },
+  {
+    version: 5,
+    name: 'alerts',
+    sql: [
+      `CREATE TABLE alerts (
+        device TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+        alert_key TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        resolved_at BIGINT,
+        PRIMARY KEY (device, alert_key, started_at)
+      )`,
+      // At most one active alert per device and key: starting one is an atomic claim.
+      `CREATE UNIQUE INDEX alerts_active ON alerts (device, alert_key) WHERE resolved_at IS NULL`,
+      `CREATE TABLE alert_restarts (
+        device TEXT PRIMARY KEY REFERENCES devices(name) ON DELETE CASCADE,
+        data TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

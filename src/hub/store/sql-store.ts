@@ -1,6 +1,7 @@
 import type { CommandResult } from '../commands.js';
 import type { DeployEventRecord, Heartbeat, JobRunRecord } from '../heartbeat.js';
 import { RETENTION } from '../retention.js';
+import { alertMethods } from './alerts-sql.js';
 import type { Db } from './db.js';
 import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
 import type { CommandRecord, Sample, Store } from './store.js';
@@ -262,6 +263,7 @@ export function sqlStore(db: Db): Store {
     async deleteSession(hash) {
       await db.run('DELETE FROM sessions WHERE hash = ?', [hash]);
     },
+    ...alertMethods(db),
     close: () => db.close(),
   };
 }

@@ -355,6 +355,72 @@ describeEachStore('hub store', (target) => {
     expect(await store.samples('nobody', { from: 0, to: T0 + 2 })).toEqual([]);
   });
 
+  it('starts an alert once while it is active and resolves it once', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    const alert = {
+      device: 'kitchen',
+      key: 'service:web/api',
+      severity: 'critical' as const,
+      summary: 'service web/api is failed',
+      startedAt: T0,
+    };
+    expect(await store.openAlert(alert)).toBe(true);
+    expect(await store.openAlert({ ...alert, startedAt: T0 + 5, summary: 'again' })).toBe(false);
+    expect(await store.openAlert({ ...alert, device: 'garage' })).toBe(true);
+    expect(await store.activeAlerts('kitchen')).toEqual([alert]);
+    expect((await store.activeAlerts()).map((a) => a.device)).toEqual(['garage', 'kitchen']);
+    expect(await store.resolveAlert('kitchen', 'offline', T0 + 9)).toBeUndefined();
+    expect(await store.resolveAlert('kitchen', alert.key, T0 + 10)).toEqual({
+      ...alert,
+      resolvedAt: T0 + 10,
+    });
+    expect(await store.resolveAlert('kitchen', alert.key, T0 + 11)).toBeUndefined();
+    expect(await store.activeAlerts('kitchen')).toEqual([]);
+    // The same condition coming back is a new alert; history keeps both, newest first.
+    expect(await store.openAlert({ ...alert, startedAt: T0 + 20 })).toBe(true);
+    expect(await store.alerts('kitchen', 10)).toEqual([
+      { ...alert, startedAt: T0 + 20 },
+      { ...alert, resolvedAt: T0 + 10 },
+    ]);
+  });
+
+  it('lets exactly one of two hubs start, and then resolve, the same alert', async () => {
+    await enrolled('kitchen');
+    const second = await opened.reopen();
+    try {
+      const alert = (at: number) => ({
+        device: 'kitchen',
+        key: 'offline',
+        severity: 'critical' as const,
+        summary: 'no heartbeat',
+        startedAt: at,
+      });
+      const opens = await Promise.all(
+        [0, 1, 2, 3].map((i) => (i % 2 ? second : store).openAlert(alert(T0 + i))),
+      );
+      expect(opens.filter(Boolean)).toHaveLength(1);
+      const resolves = await Promise.all(
+        [0, 1, 2, 3].map((i) =>
+          (i % 2 ? second : store).resolveAlert('kitchen', 'offline', T0 + 9),
+        ),
+      );
+      expect(resolves.filter((r) => r !== undefined)).toHaveLength(1);
+      expect(await second.activeAlerts()).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('remembers service restart counts per device', async () => {
+    await enrolled('kitchen');
+    expect(await store.getRestartMemory('kitchen')).toBeUndefined();
+    const memory = { heartbeatAt: T0, restarts: { 'web/api': 2 }, rose: [] };
+    await store.setRestartMemory('kitchen', memory);
+    await store.setRestartMemory('kitchen', { ...memory, rose: ['web/api'] });
+    expect(await store.getRestartMemory('kitchen')).toEqual({ ...memory, rose: ['web/api'] });
+  });
+
   it('migrates once, also when several hubs start together', async () => {
     const hubs = await Promise.all([opened.reopen(), opened.reopen(), opened.reopen()]);
     await Promise.all(hubs.map((h) => h.close()));

@@ -1,3 +1,4 @@
+import type { RestartMemory, Severity } from '../alerts/rules.js';
 import type { CommandResult } from '../commands.js';
 import type { DeployEventRecord, Heartbeat, JobRunRecord, Metrics } from '../heartbeat.js';
 
@@ -30,6 +31,17 @@ export interface CommandRecord {
   deliveredAt?: number;
   finishedAt?: number;
   result?: CommandResult;
+}
+
+/** An alert: one condition of a device, from when it started until it resolved. */
+export interface AlertRecord {
+  device: string;
+  /** What it is about, stable while it lasts: `offline`, `service:web/api`, `disk:/`… */
+  key: string;
+  severity: Severity;
+  summary: string;
+  startedAt: number;
+  resolvedAt?: number;
 }
 
 /** Why an enrolment was refused, or the device it made. */
@@ -98,5 +110,22 @@ export interface Store {
   sessionUser(hash: string, now: number): Promise<string | undefined>;
   /** Forgets one session (logout); nothing happens if there is no such session. */
   deleteSession(hash: string): Promise<void>;
+  /**
+   * Starts an alert unless the device has an active one with that key. Resolves true only
+   * for the one caller (of any hub process) that started it: that caller sends it.
+   */
+  openAlert(alert: Omit<AlertRecord, 'resolvedAt'>): Promise<boolean>;
+  /**
+   * Resolves the device's active alert with that key at `now`. Resolves to the alert only for
+   * the one caller that resolved it (that caller sends the resolved message), else undefined.
+   */
+  resolveAlert(device: string, key: string, now: number): Promise<AlertRecord | undefined>;
+  /** Active alerts, of one device or of all, by device, then oldest first. */
+  activeAlerts(device?: string): Promise<AlertRecord[]>;
+  /** The device's newest alerts, active or resolved, newest first. */
+  alerts(device: string, limit: number): Promise<AlertRecord[]>;
+  /** The service restart counts the alert rules last saw for a device. */
+  getRestartMemory(device: string): Promise<RestartMemory | undefined>;
+  setRestartMemory(device: string, memory: RestartMemory): Promise<void>;
   close(): Promise<void>;
 }
