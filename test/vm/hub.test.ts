@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { createEnrolmentToken, setUserPassword } from '../../src/hub/admin.js';
+import { createAlerts } from '../../src/hub/alerts/engine.js';
+import { receiver } from '../../src/hub/alerts/test-receiver.js';
+import { parseWebhook } from '../../src/hub/alerts/webhooks.js';
 import { startHub } from '../../src/hub/serve.js';
 import { openStore } from '../../src/hub/store/open.js';
 import type { DeviceRecord } from '../../src/hub/store/store.js';
@@ -50,11 +53,23 @@ WantedBy=multi-user.target
 `;
 
 it(
-  'the virtual Pi reports to the hub within 60 s of boot with temperature, memory, disk and services, and answers its commands',
+  'the virtual Pi reports to the hub within 60 s of boot with temperature, memory, disk and services; the dashboard runs its job; a killed service and a power-off fire alerts that resolve',
   async () => {
     const data = await mkdtemp(join(tmpdir(), 'piot-hub-vm-'));
     const store = await openStore({ data });
-    const hub = await startHub({ store }, { hostname: '127.0.0.1', port: 0 });
+    const webhook = await receiver();
+    const alerts = createAlerts({
+      store,
+      webhooks: [parseWebhook(webhook.url)],
+      log: console.error,
+    });
+    const hub = await startHub({ store, alerts }, { hostname: '127.0.0.1', port: 0 });
+    const stopAlerts = alerts.start();
+    /** The webhook's messages so far, as the generic JSON body has them. */
+    const messages = () =>
+      webhook.got.map((g) => JSON.parse(g.body) as { status: string; device: string; key: string });
+    const message = (status: string, key: string) =>
+      messages().find((m) => m.status === status && m.key === key && m.device === 'kitchen');
     const { token } = await createEnrolmentToken(store, { now: Date.now() });
     await setUserPassword(store, 'ada', 'correct horse', Date.now());
     const signingKey = generateKeyPairSync('ed25519')
@@ -166,6 +181,49 @@ it(
           }
           const runs = await store.jobRuns('kitchen', 5);
           expect(runs[0]?.log).toContain('uploaded 3 rows');
+
+          // A killed service: systemd restarts it, and its alert fires, then resolves.
+          const killed = Date.now();
+          await vm.sh('sudo systemctl kill -s KILL piot-demo-reader.service');
+          await vm.waitFor(
+            'the killed service alert',
+            () => Promise.resolve(message('firing', 'service:demo/reader') !== undefined),
+            90_000,
+          );
+          const firedAfter = (Date.now() - killed) / 1000;
+          await vm.waitFor(
+            'the killed service alert resolved',
+            () => Promise.resolve(message('resolved', 'service:demo/reader') !== undefined),
+            120_000,
+          );
+          console.log(`killed service: alert after ${firedAfter.toFixed(0)} s, then resolved`);
+
+          // Power off: the offline alert within 2 minutes; back on: resolved.
+          let offlineAfter = 0;
+          await vm.powerCut({
+            whileOff: async () => {
+              const cut = Date.now();
+              await vm.waitFor(
+                'the offline alert',
+                () => Promise.resolve(message('firing', 'offline') !== undefined),
+                150_000,
+              );
+              offlineAfter = (Date.now() - cut) / 1000;
+            },
+          });
+          console.log(`offline alert ${offlineAfter.toFixed(0)} s after the power went off`);
+          expect(offlineAfter).toBeLessThan(120);
+          await vm.waitFor(
+            'the offline alert resolved',
+            () => Promise.resolve(message('resolved', 'offline') !== undefined),
+            180_000,
+          );
+          // Each alert was sent once, and resolved once.
+          const keys = messages().map((m) => `${m.status} ${m.key}`);
+          for (const key of ['service:demo/reader', 'offline']) {
+            expect(keys.filter((k) => k === `firing ${key}`)).toHaveLength(1);
+            expect(keys.filter((k) => k === `resolved ${key}`)).toHaveLength(1);
+          }
         },
         {
           guestForwards: [
@@ -179,7 +237,10 @@ it(
         },
       );
     } finally {
+      stopAlerts();
       await hub.close();
+      await alerts.idle();
+      await webhook.close();
       await store.close();
       await rm(data, { recursive: true, force: true });
     }

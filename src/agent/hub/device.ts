@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { signingPublicKey } from '../../image/identity.js';
 import { run } from '../../sys/process.js';
@@ -11,6 +12,7 @@ import { PIOT_UNITS } from '../collectors/systemd.js';
 import type { UnitHealth } from '../collectors/types.js';
 import { describeRun, JOBS_DIR, readRuns, runJobNow } from '../jobs.js';
 import { releaseConfigOnDisk } from '../release.js';
+import { parseListen } from '../metrics-endpoint.js';
 import { loadState } from '../state.js';
 import { appPaths } from '../units.js';
 import { hubClient } from './client.js';
@@ -32,6 +34,28 @@ async function readOptional(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where a Prometheus server reaches this device's /metrics, for the hub's service discovery:
+ * nowhere while it listens on loopback (the default); for a wildcard address, the first
+ * non-internal IPv4 address this device has now.
+ */
+export function metricsAddress(
+  listen: string | false | undefined,
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): string | undefined {
+  if (listen === false || listen === undefined) return undefined;
+  const { host, port } = parseListen(listen);
+  if (/^(127\.|::1$|localhost$)/.test(host)) return undefined;
+  if (host !== '0.0.0.0' && host !== '::') return listen;
+  for (const list of Object.values(interfaces)) {
+    const v4 = list?.find(
+      (a) => !a.internal && (a.family === 'IPv4' || (a.family as unknown) === 4),
+    );
+    if (v4) return `${v4.address}:${port}`;
+  }
+  return undefined;
 }
 
 /** systemd asked once per heartbeat, however many collectors want the same answer. */
@@ -119,7 +143,8 @@ export async function startDeviceReporter(options: {
   url: string;
   device: string;
   cycles: CycleBus;
-  metricsAddress?: string;
+  /** The device file's `metrics:` (HOST:PORT, or false for none). */
+  metrics?: string | false;
   log: (message: string) => void;
 }): Promise<Reporter | undefined> {
   const pem = await readOptional(SIGNING_KEY_FILE);
@@ -155,7 +180,7 @@ export async function startDeviceReporter(options: {
     host: deviceHost(options.cycles, release),
     queue: sampleQueue(join(HUB_DIR, 'queue.jsonl')),
     version: VERSION,
-    metricsAddress: options.metricsAddress,
+    metricsAddress: () => metricsAddress(options.metrics),
     log: options.log,
   });
   options.cycles.onCycle(() => reporter.nudge());

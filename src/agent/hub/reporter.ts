@@ -42,8 +42,8 @@ export interface ReporterDeps {
   /** The longest a long poll for commands waits, seconds. */
   pollWaitS?: number;
   version: string;
-  /** Where a metrics scraper reaches this device (HOST:PORT), if it can. */
-  metricsAddress?: string;
+  /** Where a metrics scraper reaches this device (HOST:PORT), if it can; asked at each heartbeat. */
+  metricsAddress?: () => string | undefined;
   log(message: string): void;
   now?: () => number;
 }
@@ -159,6 +159,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
       rel ? deps.jobRuns(rel).catch(() => []) : Promise.resolve([]),
     ]);
     cpu = look.cpu;
+    const metricsAddress = deps.metricsAddress?.();
     // At or after: two events may share a millisecond; the hub stores each once anyway.
     const events = state.events.filter((e: DeployEvent) => !sent.event || e.at >= sent.event);
     const newRuns = runs
@@ -170,7 +171,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
       agent: {
         version: deps.version,
         uptime: Math.round(process.uptime()),
-        ...(deps.metricsAddress ? { metricsAddress: deps.metricsAddress } : {}),
+        ...(metricsAddress ? { metricsAddress } : {}),
       },
       metrics: look.metrics,
       health: look.health,

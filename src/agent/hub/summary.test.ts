@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { collectAll } from '../collectors/index.js';
 import { fixtureContext, valueOf } from '../collectors/test-context.js';
 import { carryOut, type CommandHost } from './commands.js';
+import { metricsAddress } from './device.js';
 import { sampleQueue } from './queue.js';
 import { appServices, cpuTotals, summarize } from './summary.js';
 
@@ -154,5 +155,23 @@ describe('carrying out hub commands', () => {
     const reboot = await carryOut({ id: '2', kind: 'reboot' }, host);
     expect(reboot.result.ok).toBe(true);
     expect(reboot.after).toBeTypeOf('function');
+  });
+});
+
+describe('the metrics address the hub lists for Prometheus', () => {
+  const interfaces = {
+    lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+    wlan0: [
+      { address: 'fe80::1', family: 'IPv6', internal: false },
+      { address: '192.168.1.23', family: 'IPv4', internal: false },
+    ],
+  } as unknown as Parameters<typeof metricsAddress>[1];
+  it('is none on loopback, the device address for a wildcard, else as configured', () => {
+    expect(metricsAddress(undefined, interfaces)).toBeUndefined();
+    expect(metricsAddress(false, interfaces)).toBeUndefined();
+    expect(metricsAddress('127.0.0.1:9101', interfaces)).toBeUndefined();
+    expect(metricsAddress('0.0.0.0:9101', interfaces)).toBe('192.168.1.23:9101');
+    expect(metricsAddress('10.1.2.3:9200', interfaces)).toBe('10.1.2.3:9200');
+    expect(metricsAddress('0.0.0.0:9101', {})).toBeUndefined();
   });
 });

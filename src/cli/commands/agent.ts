@@ -37,7 +37,13 @@ Examples:
       const reporter =
         options.once || !file?.hub
           ? undefined
-          : await startDeviceReporter({ url: file.hub.url, device: deps.device, cycles, log });
+          : await startDeviceReporter({
+              url: file.hub.url,
+              device: deps.device,
+              cycles,
+              metrics: file.metrics,
+              log,
+            });
       try {
         await runAgent(deps, {
           pollMs,
