@@ -96,7 +96,8 @@ export async function runJobNow(
 ): Promise<{ ok: boolean; run?: JobRun }> {
   const started = new Date().toISOString();
   const ok = await systemd.runOnce(unitName(app, job));
-  for (let i = 0; i < 100; i++) {
+  // On a slow Pi the recording process (node) alone may take seconds to start.
+  for (let i = 0; i < 300; i++) {
     const last = (await readRuns(jobsDir, app, job)).at(-1);
     if (last && last.end >= started) return { ok, run: last };
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -193,7 +193,15 @@ export function startReporter(deps: ReporterDeps): Reporter {
     return { body, next, metrics: look.metrics };
   }
 
-  async function beatOnce(): Promise<'sent' | 'more' | 'queued'> {
+  // One heartbeat at a time: two at once would both send, then both drop, the queue's head.
+  let beating: Promise<unknown> = Promise.resolve();
+  function beatOnce(): Promise<'sent' | 'more' | 'queued'> {
+    const next = beating.then(beatUnlocked, beatUnlocked);
+    beating = next.catch(() => undefined);
+    return next;
+  }
+
+  async function beatUnlocked(): Promise<'sent' | 'more' | 'queued'> {
     const rel = await release();
     const sent = (await readJson<Sent>('sent.json')) ?? {};
     const { body, next, metrics } = await heartbeatBody(sent, rel);
@@ -257,6 +265,9 @@ export function startReporter(deps: ReporterDeps): Reporter {
       for (const command of list) {
         deps.log(`hub: ${command.kind} from ${command.createdBy ?? 'the hub'}`);
         const outcome = await carryOut(command, deps.host);
+        // What the command changed (a job's run, a restart) reaches the hub before the
+        // answer does, so whoever waits for the answer finds it there.
+        await beatOnce().catch(() => undefined);
         for (let attempt = 0; attempt < 5; attempt++) {
           try {
             await deps.client.result(command.id, outcome.result);
@@ -266,8 +277,6 @@ export function startReporter(deps: ReporterDeps): Reporter {
             await sleep(2000 * (attempt + 1));
           }
         }
-        // What the command changed (a job's run, a restart) shows on the hub at once.
-        nudge();
         if (outcome.after) {
           await outcome.after().catch((error: Error) => deps.log(`hub: ${error.message}`));
         }
