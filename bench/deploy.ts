@@ -8,17 +8,12 @@
 //    `node -e "setInterval(()=>{},1000)"` started beside it in the same VM (goal: < 1.3),
 //    with /metrics scraped every 15 s meanwhile, and its CPU use over that time (goal: < 0.5 %).
 // Run: npm run bench:deploy   (IDLE_MINUTES=10 by default; ~15 minutes in all)
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createApiToken, createEnrolmentToken, setUserPassword } from '../src/hub/admin.js';
-import { startHub } from '../src/hub/serve.js';
-import { openStore } from '../src/hub/store/open.js';
+import { createApiToken, setUserPassword } from '../src/hub/admin.js';
 import type { CommandRecord } from '../src/hub/store/store.js';
 import { cachedImage, parseVariant } from '../src/vm/images.js';
 import { VirtualPi } from '../src/vm/machine.js';
 import { guestRepo, installAgent } from '../test/vm/device.js';
+import { HUB_HOST, installHubIdentity, startTestHub } from '../test/vm/hub-host.js';
 
 const IDLE_MINUTES = Number(process.env.IDLE_MINUTES ?? 10);
 const RUNS = 5;
@@ -31,16 +26,10 @@ services:
     health: {http: "http://127.0.0.1:8080/"}
 `;
 
-const HUB_HOST = '10.0.2.103';
-const data = await mkdtemp(join(tmpdir(), 'piot-bench-hub-'));
-const store = await openStore({ data });
-const hub = await startHub({ store }, { hostname: '127.0.0.1', port: 0 });
-const { token } = await createEnrolmentToken(store, { now: Date.now() });
+const testHub = await startTestHub();
+const { hub, store } = testHub;
 await setUserPassword(store, 'bench', 'bench-password', Date.now());
 const api = await createApiToken(store, 'bench', { label: 'bench', now: Date.now() });
-const signingKey = generateKeyPairSync('ed25519')
-  .privateKey.export({ format: 'pem', type: 'pkcs8' })
-  .toString();
 
 /** Queues a deploy on the hub and waits for the device's answer. */
 async function hubDeploy(): Promise<CommandRecord> {
@@ -63,14 +52,7 @@ const vm = await VirtualPi.start({
   image: await cachedImage(parseVariant('bookworm-amd64-full')),
   accel: 'tcg',
   console: 'file',
-  guestForwards: [
-    {
-      guestAddress: HUB_HOST,
-      guestPort: 80,
-      hostPort: Number(new URL(hub.url).port),
-      connections: 'many',
-    },
-  ],
+  guestForwards: [testHub.forward],
 });
 try {
   await vm.waitForSsh(600_000);
@@ -79,14 +61,7 @@ try {
     vm,
     `version: 1\nname: bench\nrepo: /srv/app\npoll: 1h\nhub:\n  url: http://${HUB_HOST}\n`,
   );
-  await vm.sh(
-    [
-      'sudo install -d -m 0700 /etc/piot/identity',
-      `printf '%s\\n' '${token}' | sudo install -m 0600 /dev/stdin /etc/piot/identity/hub-token`,
-      'sudo install -m 0600 /dev/stdin /etc/piot/identity/signing.key',
-    ].join(' && '),
-    { input: signingKey },
-  );
+  await installHubIdentity(vm, testHub);
   await commit({ '.piot.yaml': SPEC, 'server.js': SERVER, 'version.txt': '0' });
   await vm.sh('sudo systemctl enable --now piot-agent.service');
   await vm.waitFor(
@@ -192,7 +167,5 @@ try {
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
 } finally {
   await vm.stop();
-  await hub.close();
-  await store.close();
-  await rm(data, { recursive: true, force: true });
+  await testHub.close();
 }

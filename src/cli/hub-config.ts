@@ -1,10 +1,10 @@
 /** Where the fleet commands find the hub and the API token to show it. */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { UserError } from '../errors.js';
-import { fsErrorHint, writeFileAtomic } from '../sys/fs.js';
+import { readOptionalUserFile, writeFileAtomic } from '../sys/fs.js';
 
 /** What `piot hub login` keeps: one hub and an API token for it. */
 export interface HubConfig {
@@ -46,16 +46,8 @@ export function normalizeHubUrl(text: string, from: string): string {
 
 /** The config file, or undefined if there is none; a file that is not {url, token} is an error. */
 export async function readHubConfig(path: string): Promise<HubConfig | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read ${path} (${code ?? String(error)})`, {
-      hint: fsErrorHint(code),
-    });
-  }
+  const text = await readOptionalUserFile(path, 'the hub config');
+  if (text === undefined) return undefined;
   let data: unknown;
   try {
     data = parse(text);

@@ -1,9 +1,9 @@
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { fsErrorHint } from '../sys/fs.js';
+import { readOptionalUserFile } from '../sys/fs.js';
 
 /** The operator's age identity: it decrypts every secret encrypted to the fleet's operators. */
 export interface OperatorKey {
@@ -29,16 +29,8 @@ export function operatorKeyPath(env: NodeJS.ProcessEnv, cwd: string): string {
 
 /** The key at path, or undefined if there is no file; a file without an X25519 identity is an error. */
 export async function readOperatorKey(path: string): Promise<OperatorKey | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read the operator key ${path} (${code ?? String(error)})`, {
-      hint: fsErrorHint(code),
-    });
-  }
+  const text = await readOptionalUserFile(path, 'the operator key');
+  if (text === undefined) return undefined;
   const identities = text
     .split('\n')
     .map((line) => line.trim())

@@ -36,6 +36,22 @@ export async function readUserFile(path: string, what = 'file'): Promise<Buffer>
   }
 }
 
+/** A file's text, or undefined if there is none; any other failure is a UserError naming it. */
+export async function readOptionalUserFile(
+  path: string,
+  what = 'file',
+): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UserError(`cannot read ${what} ${path} (${code ?? String(error)})`, {
+      hint: fsErrorHint(code),
+    });
+  }
+}
+
 /** True if the path exists (any type). */
 export async function exists(path: string): Promise<boolean> {
   try {

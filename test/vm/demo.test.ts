@@ -25,8 +25,10 @@ it('the README demo command runs PioT end to end non-interactively: configured i
     /\[8\/11\] deploy[^\n]*\n\s+✔ app sensor running \d+ s after power on/,
     /\[9\/11\] the app answers on the Pi\n\s+✔ curl 127\.0\.0\.1:8080\/health → \{"ok":true,"readings":\d+\}/,
     /\[10\/11\] first job run: upload[^\n]*\n\s+✔ upload succeeded \d+ s after power on: upload: \d+ readings ready, API_TOKEN set/,
-    /\[11\/11\] first heartbeat on the hub[^\n]*\n\s+✔ heartbeat received from demo-pi \d+ s after power on: memory \d+ %, disk \d+ %, reader active\n\s+dashboard: http:\/\/127\.0\.0\.1:\d+\/ \(log in as demo, password \S+\)/,
+    /\[11\/11\] first heartbeat on the hub[^\n]*\n\s+✔ heartbeat received from demo-pi \d+ s after power on: memory \d+ %, disk \d+ %, reader active[^\n]*\n\s+dashboard: http:\/\/127\.0\.0\.1:\d+\/\s+\(log in as demo, password \S+\)/,
   ];
   for (const stage of stages) expect(result.stdout).toMatch(stage);
-  expect(result.stdout).toMatch(/PioT ran end to end on the virtual Pi.*App running, heartbeat received\./);
+  expect(result.stdout).toMatch(
+    /PioT ran end to end on the virtual Pi.*App running, heartbeat received\./,
+  );
 });

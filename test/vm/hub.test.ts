@@ -1,32 +1,13 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { expect, it } from 'vitest';
-import { createEnrolmentToken, setUserPassword } from '../../src/hub/admin.js';
-import { createAlerts } from '../../src/hub/alerts/engine.js';
+import { launchChromium } from '../support/chromium.js';
+import { setUserPassword } from '../../src/hub/admin.js';
+import { createAlerts, type Alerts } from '../../src/hub/alerts/engine.js';
 import { receiver } from '../../src/hub/alerts/test-receiver.js';
 import { parseWebhook } from '../../src/hub/alerts/webhooks.js';
-import { startHub } from '../../src/hub/serve.js';
-import { openStore } from '../../src/hub/store/open.js';
 import type { DeviceRecord } from '../../src/hub/store/store.js';
 import { withVm } from './harness.js';
+import { HUB_HOST, installHubIdentity, startTestHub } from './hub-host.js';
 import { deviceReport, deviceStatus, guestRepo, installAgent } from './device.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/** Where the guest finds the hub (forwarded to the hub on the host's loopback). */
-const HUB_HOST = '10.0.2.103';
 
 const SPEC = `version: 1
 app: demo
@@ -55,26 +36,20 @@ WantedBy=multi-user.target
 it(
   'the virtual Pi reports to the hub within 60 s of boot with temperature, memory, disk and services; the dashboard runs its job; a killed service and a power-off fire alerts that resolve',
   async () => {
-    const data = await mkdtemp(join(tmpdir(), 'piot-hub-vm-'));
-    const store = await openStore({ data });
     const webhook = await receiver();
-    const alerts = createAlerts({
-      store,
-      webhooks: [parseWebhook(webhook.url)],
-      log: console.error,
+    let alerts: Alerts | undefined;
+    const testHub = await startTestHub((store) => {
+      alerts = createAlerts({ store, webhooks: [parseWebhook(webhook.url)], log: console.error });
+      return { alerts };
     });
-    const hub = await startHub({ store, alerts }, { hostname: '127.0.0.1', port: 0 });
-    const stopAlerts = alerts.start();
+    const { store, hub } = testHub;
+    const stopAlerts = alerts!.start();
     /** The webhook's messages so far, as the generic JSON body has them. */
     const messages = () =>
       webhook.got.map((g) => JSON.parse(g.body) as { status: string; device: string; key: string });
     const message = (status: string, key: string) =>
       messages().find((m) => m.status === status && m.key === key && m.device === 'kitchen');
-    const { token } = await createEnrolmentToken(store, { now: Date.now() });
     await setUserPassword(store, 'ada', 'correct horse', Date.now());
-    const signingKey = generateKeyPairSync('ed25519')
-      .privateKey.export({ format: 'pem', type: 'pkcs8' })
-      .toString();
     const device = () => store.getDevice('kitchen');
     const heartbeatAfter = async (since: number): Promise<DeviceRecord | undefined> => {
       const d = await device();
@@ -89,14 +64,7 @@ it(
             vm,
             `version: 1\nname: kitchen\nrepo: /srv/app\npoll: 1h\nhub:\n  url: http://${HUB_HOST}\n`,
           );
-          await vm.sh(
-            [
-              'sudo install -d -m 0700 /etc/piot/identity',
-              `printf '%s\\n' '${token}' | sudo install -m 0600 /dev/stdin /etc/piot/identity/hub-token`,
-              'sudo install -m 0600 /dev/stdin /etc/piot/identity/signing.key',
-            ].join(' && '),
-            { input: signingKey },
-          );
+          await installHubIdentity(vm, testHub);
           await vm.sh(
             'sudo tee /etc/systemd/system/test-thermal.service >/dev/null && sudo systemctl daemon-reload && sudo systemctl enable --now test-thermal.service',
             { input: THERMAL_UNIT },
@@ -153,7 +121,7 @@ it(
           );
 
           // In the dashboard: log in, the Pi online with its charts, "Run job", the run appears.
-          const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+          const browser = await launchChromium();
           try {
             const page = await browser.newPage();
             await page.goto(`${hub.url}/`);
@@ -239,10 +207,9 @@ it(
     } finally {
       stopAlerts();
       await hub.close();
-      await alerts.idle();
+      await alerts!.idle();
+      await testHub.close();
       await webhook.close();
-      await store.close();
-      await rm(data, { recursive: true, force: true });
     }
   },
   20 * 60_000,

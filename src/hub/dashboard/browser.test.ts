@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { CHROMIUM, launchChromium } from '../../../test/support/chromium.js';
 import { signingPublicKey } from '../../image/identity.js';
 import type { Heartbeat } from '../heartbeat.js';
 import { hashPassword, hashToken } from '../secrets.js';
@@ -15,17 +15,6 @@ import { startHub } from '../serve.js';
 import { signRequest } from '../signing.js';
 import { openStore } from '../store/open.js';
 import type { CommandRecord } from '../store/store.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** A device talking to the hub as the agent will: signed requests with its key. */
 function simulatedDevice(url: string, name: string) {
@@ -89,7 +78,7 @@ run(
       await store.addEnrolmentToken(hashToken('enrol-1'), { now: Date.now() });
       const hub = await startHub({ store }, { hostname: '127.0.0.1', port: 0 });
       const stop = new AbortController();
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      const browser = await launchChromium();
       let serving: Promise<void> | undefined;
       try {
         const device = simulatedDevice(hub.url, 'kitchen');
