@@ -328,4 +328,26 @@ describe('the fleet commands against a hub', () => {
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr).toMatch(/--hub "hub.local" is not a hub URL/);
   });
+
+  it('revokes a device: the hub refuses its requests from then on', async () => {
+    const attic = await simulatedDevice(
+      hub.url,
+      'attic',
+      (await createEnrolmentToken(store, { now: Date.now() })).token,
+    );
+    expect((await attic.heartbeat({ metrics: { cpu: 0.1 } })).status).toBe(200);
+    const revoked = await piot(
+      ['hub', 'device', 'revoke', 'attic', '--data', join(data, 'hub')],
+      env,
+    );
+    expect(revoked.stderr).toContain('attic is revoked');
+    expect(revoked.code).toBe(0);
+    expect((await attic.heartbeat({ metrics: { cpu: 0.2 } })).status).toBe(403);
+    const unknown = await piot(
+      ['hub', 'device', 'revoke', 'nobody', '--data', join(data, 'hub')],
+      env,
+    );
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('the hub has no device named nobody');
+  });
 });

@@ -142,6 +142,25 @@ Examples:
       ctx.err(`user ${name} can log in\n`);
     });
 
+  const device = hub.command('device').description("the hub's devices");
+  withStoreOptions(device.command('revoke'))
+    .description(
+      'refuse every further request of a device (a lost or replaced card); it may enrol again with a new token and key',
+    )
+    .argument('<name>', 'the device')
+    .addHelpText('after', '\nExamples:\n  piot hub device revoke kitchen --data /var/lib/piot-hub')
+    .action(async (name: string, _: unknown, command: Command) => {
+      const options = command.optsWithGlobals<StoreOptions>();
+      await withStore(ctx, options, async (store) => {
+        if (!(await store.revokeDevice(name))) {
+          throw new UserError(`the hub has no device named ${name}`, {
+            hint: 'piot devices lists them',
+          });
+        }
+      });
+      ctx.err(`${name} is revoked: the hub refuses its requests from now on\n`);
+    });
+
   hub
     .command('login')
     .description(

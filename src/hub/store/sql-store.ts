@@ -92,6 +92,17 @@ export function sqlStore(db: Db): Store {
         await tx.run('DELETE FROM samples WHERE at < ?', [boundary]);
         await tx.run('DELETE FROM samples_hourly WHERE at < ?', [dropBefore]);
       }),
+    pruneHistory: (before) =>
+      db.transaction(async (tx) => {
+        // Events and runs carry the device's ISO 8601 times, which sort as text.
+        const iso = new Date(before).toISOString();
+        await tx.run('DELETE FROM deploy_events WHERE at < ?', [iso]);
+        await tx.run('DELETE FROM job_runs WHERE ended < ?', [iso]);
+        await tx.run('DELETE FROM commands WHERE created_at < ?', [before]);
+        await tx.run('DELETE FROM alerts WHERE resolved_at IS NOT NULL AND resolved_at < ?', [
+          before,
+        ]);
+      }),
     async samples(name, { from, to }) {
       const columns = 'at, temperature, cpu, memory, disk, wifi_signal, throttled';
       const rows = await db.all<Record<string, number | string | null>>(

@@ -291,6 +291,48 @@ describeEachStore('hub store', (target) => {
     ]);
   });
 
+  it('forgets events, job runs, commands and resolved alerts older than the retention', async () => {
+    await enrolled('kitchen');
+    const day = (d: number) => new Date(T0 + d * 86_400_000).toISOString();
+    const run = (d: number) => ({
+      app: 'sensor',
+      job: 'upload',
+      start: day(d),
+      end: day(d),
+      seconds: 1,
+      status: 'succeeded' as const,
+      attempts: 1,
+      log: [],
+    });
+    await store.recordHeartbeat(
+      'kitchen',
+      {
+        events: [0, 5].map((d) => ({ at: day(d), commit: `c${d}`, kind: 'succeeded' as const })),
+        jobRuns: [run(0), run(5)],
+      },
+      T0,
+    );
+    const command = (id: string, at: number) => ({
+      id,
+      kind: 'deploy',
+      createdAt: at,
+      createdBy: 'ada',
+    });
+    await store.addCommand('kitchen', command('old', T0));
+    await store.addCommand('kitchen', command('new', T0 + 5 * 86_400_000));
+    const alert = { device: 'kitchen', severity: 'critical' as const, summary: 'x', startedAt: T0 };
+    await store.openAlert({ ...alert, key: 'offline' });
+    await store.resolveAlert('kitchen', 'offline', T0 + 1000);
+    await store.openAlert({ ...alert, key: 'disk:/' });
+
+    await store.pruneHistory(T0 + 86_400_000);
+    expect((await store.deployEvents('kitchen', 10)).map((e) => e.commit)).toEqual(['c5']);
+    expect((await store.jobRuns('kitchen', 10)).map((r) => r.start)).toEqual([day(5)]);
+    expect((await store.commands('kitchen', 10)).map((c) => c.id)).toEqual(['new']);
+    // A resolved alert goes; one still firing stays, however old.
+    expect((await store.alerts('kitchen', 10)).map((a) => a.key)).toEqual(['disk:/']);
+  });
+
   it('remembers nonces per device until pruned', async () => {
     expect(await store.useNonce('kitchen', 'n1', T0)).toBe(true);
     expect(await store.useNonce('kitchen', 'n1', T0 + 1)).toBe(false);

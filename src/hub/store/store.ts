@@ -74,6 +74,11 @@ export interface Store {
    * average per device and hour; hourly points before `dropBefore` are deleted.
    */
   compactSamples(options: { hourlyBefore: number; dropBefore: number }): Promise<void>;
+  /**
+   * Forgets what happened before `before` (ms since the epoch): deploy events, job runs
+   * that ended, answered or never-taken commands, and resolved alerts.
+   */
+  pruneHistory(before: number): Promise<void>;
   /** Samples with from <= at < to, oldest first: hourly averages, then raw samples. */
   samples(name: string, range: { from: number; to: number }): Promise<Sample[]>;
   /** The newest deploy events, newest first. */
