@@ -14,3 +14,13 @@ export interface CliContext {
 export function colors(ctx: CliContext) {
   return pc.createColors(ctx.color);
 }
+
+/** How a deploy outcome is coloured: green when it succeeded, plain while under way, red otherwise. */
+export function deployKindColor(
+  kind: string,
+  c: { green: (text: string) => string; red: (text: string) => string },
+): ((text: string) => string) | undefined {
+  if (kind === 'succeeded') return c.green;
+  if (kind === 'started') return undefined;
+  return c.red;
+}

@@ -1,9 +1,8 @@
 /** How the fleet commands show what the hub knows: plain text, pure functions. */
+import { isOnline } from '../hub/online.js';
 import type { DeviceRecord } from '../hub/store/store.js';
+import { deployKindColor } from './context.js';
 import type { DeviceDetail } from './hub-client.js';
-
-/** A device is online when the hub heard from it this recently. */
-export const ONLINE_MS = 90_000;
 
 /** Colour functions (picocolors' shape); identity functions when colour is off. */
 export interface Paint {
@@ -35,7 +34,7 @@ export function presence(device: DeviceRecord, now: number): { state: string; se
     device.lastSeen === undefined ? 'never seen' : `last seen ${age(device.lastSeen, now)} ago`;
   if (device.revoked) return { state: 'revoked', seen };
   if (device.lastSeen === undefined) return { state: 'never seen', seen };
-  return { state: now - device.lastSeen <= ONLINE_MS ? 'online' : 'offline', seen };
+  return { state: isOnline(device, now) ? 'online' : 'offline', seen };
 }
 
 /** One thing wrong with a device, worst first when sorted by level. */
@@ -122,13 +121,7 @@ export function devicesTable(devices: DeviceRecord[], now: number, paint: Paint)
       { text: beat?.deploy?.current?.slice(0, 7) ?? '-' },
       {
         text: last ? `${last.kind} ${age(Date.parse(last.at), now)} ago` : '-',
-        paint: !last
-          ? undefined
-          : last.kind === 'succeeded'
-            ? paint.green
-            : last.kind === 'started'
-              ? undefined
-              : paint.red,
+        paint: last && deployKindColor(last.kind, paint),
       },
       {
         text:
@@ -205,12 +198,7 @@ export function deviceStatus(detail: DeviceDetail, now: number, paint: Paint): s
   if (events.length > 0) {
     out.push('', paint.bold('recent deploys'));
     for (const e of events.slice(0, 5)) {
-      const kind =
-        e.kind === 'succeeded'
-          ? paint.green(e.kind)
-          : e.kind === 'started'
-            ? e.kind
-            : paint.red(e.kind);
+      const kind = deployKindColor(e.kind, paint)?.(e.kind) ?? e.kind;
       out.push(
         `  ${when(e.at)}  ${kind} ${e.commit.slice(0, 12)}${e.reason ? `: ${e.reason.split('\n')[0]}` : ''}`,
       );

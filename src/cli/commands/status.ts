@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { describeOutcome, readCycle } from '../../agent/agent.js';
 import { loadState } from '../../agent/state.js';
 import { createSystemd } from '../../sys/systemd.js';
-import { colors, type CliContext } from '../context.js';
+import { colors, deployKindColor, type CliContext } from '../context.js';
 
 interface ServiceStatus {
   unit: string;
@@ -55,12 +55,7 @@ Examples:
         );
       const last = state.lastDeploy;
       if (last) {
-        const mark =
-          last.kind === 'succeeded'
-            ? c.green(last.kind)
-            : last.kind === 'started'
-              ? last.kind
-              : c.red(last.kind);
+        const mark = deployKindColor(last.kind, c)?.(last.kind) ?? last.kind;
         ctx.out(`last      ${mark} ${last.commit.slice(0, 12)} at ${last.at}\n`);
         if (last.reason) ctx.out(`${last.reason.replace(/^/gm, '          ')}\n`);
       }
