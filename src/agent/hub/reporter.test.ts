@@ -173,13 +173,14 @@ describe('the agent reporting to a hub', () => {
     temperature = 60;
     await hub.close();
     const queued = () => readFile(join(dir, 'queue.jsonl'), 'utf8').catch(() => '');
+    // The lines the agent has finished writing (it may be appending the next one now).
+    const complete = async () => (await queued()).split('\n').slice(0, -1);
     await until('three queued samples', async () =>
-      (await queued()).trim().split('\n').length >= 3 ? true : undefined,
+      (await complete()).length >= 3 ? true : undefined,
     );
-    const lines = (await queued())
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { at: number; metrics: { temperature: number } });
+    const lines = (await complete()).map(
+      (l) => JSON.parse(l) as { at: number; metrics: { temperature: number } },
+    );
     expect(lines.every((l) => l.metrics.temperature === 60)).toBe(true);
     expect(lines.map((l) => l.at)).toEqual([...lines.map((l) => l.at)].sort());
     expect(logs.some((l) => /did not answer.*keeping samples/.test(l))).toBe(true);
