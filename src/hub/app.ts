@@ -45,14 +45,19 @@ export function createApp(deps: HubDeps): Hono {
     ...deps,
   };
   const app = new Hono();
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: resolved.maxBodyBytes,
-      onError: (c) =>
-        c.json({ error: `the body is larger than ${resolved.maxBodyBytes} bytes` }, 413),
-    }),
-  );
+  const tooLarge = (c: Context) =>
+    c.json({ error: `the body is larger than ${resolved.maxBodyBytes} bytes` }, 413);
+  const streamLimit = bodyLimit({ maxSize: resolved.maxBodyBytes, onError: tooLarge });
+  app.use('*', (c, next) => {
+    // A declared length is checked without touching the body, so the node server can still
+    // hand the route the socket's bytes directly (no web stream around them). A body of
+    // unknown length (chunked) is counted as it streams in.
+    const length = c.req.header('content-length');
+    if (length !== undefined && /^\d{1,15}$/.test(length) && !c.req.header('transfer-encoding')) {
+      return Number(length) > resolved.maxBodyBytes ? Promise.resolve(tooLarge(c)) : next();
+    }
+    return streamLimit(c, next);
+  });
   app.get('/healthz', (c) => c.json({ ok: true }));
   const limits = {
     enrol: tokenBucket(resolved.rateLimits),

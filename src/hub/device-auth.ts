@@ -16,6 +16,13 @@ import type { Store } from './store/store.js';
 export const MAX_SKEW_MS = 5 * 60_000;
 const NONCES_PER_DEVICE = 1000;
 
+/** A device request whose signature, time and device are good; its nonce is not stored yet. */
+export interface SignedRequest {
+  device: string;
+  nonce: string;
+  at: number;
+}
+
 /** Checks signed device requests; keeps recent nonces in memory in front of the store. */
 export interface DeviceGuard {
   /**
@@ -23,7 +30,17 @@ export interface DeviceGuard {
    * the device named in the path: else a 401 (who are you?) or 403 (not yours) error.
    */
   authenticate(c: Context, body: Uint8Array, pathDevice: string): Promise<string>;
+  /**
+   * authenticate's checks but the stored nonce, for a route that stores the nonce in its
+   * own transaction (Store.recordHeartbeat): it then calls `accept`, or throws `replayed()`.
+   */
+  verify(c: Context, body: Uint8Array, pathDevice: string): Promise<SignedRequest>;
+  /** Remembers a verified request's nonce in memory once the store has taken it. */
+  accept(request: SignedRequest): void;
 }
+
+/** The error for a nonce seen before. */
+export const replayed = () => httpError(401, 'nonce already used (replayed request)');
 
 /** A DeviceGuard on the store's devices and nonces. */
 export function deviceGuard(store: Store, now: () => number): DeviceGuard {
@@ -44,51 +61,60 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
     nonces.set(nonce, at);
     if (nonces.size > NONCES_PER_DEVICE) nonces.delete(nonces.keys().next().value!);
   };
-  return {
-    async authenticate(c, body, pathDevice) {
-      const device = c.req.header(DEVICE_HEADER);
-      const time = c.req.header(TIME_HEADER);
-      const nonce = c.req.header(NONCE_HEADER);
-      const signature = c.req.header(SIGNATURE_HEADER);
-      if (!device || !time || !nonce || !signature) {
-        throw httpError(
-          401,
-          'unsigned request: X-Piot-Device, -Time, -Nonce and -Signature needed',
-        );
-      }
-      if (!/^\d{1,16}$/.test(time)) throw httpError(401, 'X-Piot-Time is not a time in ms');
-      if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw httpError(401, 'X-Piot-Nonce is malformed');
-      const at = now();
-      if (Math.abs(at - Number(time)) > MAX_SKEW_MS) {
-        throw httpError(401, 'X-Piot-Time is more than 5 minutes off the hub clock', {
-          hubTime: at,
-        });
-      }
-      const record = await store.getDevice(device);
-      const key = record ? keyOf(record.signing) : undefined;
-      if (!record || !key) throw httpError(401, `unknown device ${JSON.stringify(device)}`);
-      const url = new URL(c.req.url);
-      const text = canonicalRequest({
-        method: c.req.method,
-        path: url.pathname + url.search,
-        time,
-        nonce,
-        body,
+  const accept = ({ device, nonce, at }: SignedRequest) => {
+    remember(device, nonce, at);
+    if (at - lastPrune > 60_000) {
+      lastPrune = at;
+      // Nonces older than twice the allowed skew can never be accepted again anyway.
+      store.pruneNonces(at - 2 * MAX_SKEW_MS).catch(() => undefined);
+    }
+  };
+  const verify = async (
+    c: Context,
+    body: Uint8Array,
+    pathDevice: string,
+  ): Promise<SignedRequest> => {
+    const device = c.req.header(DEVICE_HEADER);
+    const time = c.req.header(TIME_HEADER);
+    const nonce = c.req.header(NONCE_HEADER);
+    const signature = c.req.header(SIGNATURE_HEADER);
+    if (!device || !time || !nonce || !signature) {
+      throw httpError(401, 'unsigned request: X-Piot-Device, -Time, -Nonce and -Signature needed');
+    }
+    if (!/^\d{1,16}$/.test(time)) throw httpError(401, 'X-Piot-Time is not a time in ms');
+    if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw httpError(401, 'X-Piot-Nonce is malformed');
+    const at = now();
+    if (Math.abs(at - Number(time)) > MAX_SKEW_MS) {
+      throw httpError(401, 'X-Piot-Time is more than 5 minutes off the hub clock', {
+        hubTime: at,
       });
-      if (!verifySignature(key, text, signature)) throw httpError(401, 'bad signature');
-      if (record.revoked) throw httpError(403, `device ${device} is revoked`);
-      if (device !== pathDevice)
-        throw httpError(403, `device ${device} cannot act for ${pathDevice}`);
-      if (seen.get(device)?.has(nonce) || !(await store.useNonce(device, nonce, at))) {
-        throw httpError(401, 'nonce already used (replayed request)');
-      }
-      remember(device, nonce, at);
-      if (at - lastPrune > 60_000) {
-        lastPrune = at;
-        // Nonces older than twice the allowed skew can never be accepted again anyway.
-        store.pruneNonces(at - 2 * MAX_SKEW_MS).catch(() => undefined);
-      }
-      return device;
+    }
+    const record = await store.deviceKey(device);
+    const key = record ? keyOf(record.signing) : undefined;
+    if (!record || !key) throw httpError(401, `unknown device ${JSON.stringify(device)}`);
+    const url = new URL(c.req.url);
+    const text = canonicalRequest({
+      method: c.req.method,
+      path: url.pathname + url.search,
+      time,
+      nonce,
+      body,
+    });
+    if (!verifySignature(key, text, signature)) throw httpError(401, 'bad signature');
+    if (record.revoked) throw httpError(403, `device ${device} is revoked`);
+    if (device !== pathDevice)
+      throw httpError(403, `device ${device} cannot act for ${pathDevice}`);
+    if (seen.get(device)?.has(nonce)) throw replayed();
+    return { device, nonce, at };
+  };
+  return {
+    verify,
+    accept,
+    async authenticate(c, body, pathDevice) {
+      const request = await verify(c, body, pathDevice);
+      if (!(await store.useNonce(request.device, request.nonce, request.at))) throw replayed();
+      accept(request);
+      return request.device;
     },
   };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DEVICE_NAME } from '../../spec/device.js';
 import type { ResolvedDeps } from '../app.js';
 import { commandResultSchema, MAX_WAIT_S, type CommandQueue } from '../commands.js';
-import type { DeviceGuard } from '../device-auth.js';
+import { replayed, type DeviceGuard } from '../device-auth.js';
 import { heartbeatSchema } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -57,9 +57,12 @@ export function deviceRoutes(
 
   app.post('/api/v1/devices/:name/heartbeat', async (c) => {
     const raw = await rawBody(c);
-    const device = await guard.authenticate(c, raw, c.req.param('name'));
+    const request = await guard.verify(c, raw, c.req.param('name'));
     const heartbeat = parseJson(raw, heartbeatSchema);
-    await deps.store.recordHeartbeat(device, heartbeat, deps.now());
+    // The nonce is stored with the heartbeat: one write, one commit.
+    const { device, nonce } = request;
+    if (!(await deps.store.recordHeartbeat(device, heartbeat, deps.now(), nonce))) throw replayed();
+    guard.accept(request);
     deps.alerts.heartbeat(device);
     return c.json({ ok: true, hubTime: deps.now() });
   });

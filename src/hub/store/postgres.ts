@@ -24,7 +24,12 @@ export function openPostgres(url: string, options: { schema?: string } = {}): Db
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    options: options.schema ? `-c search_path=${options.schema}` : undefined,
+    // As the SQLite store's synchronous=NORMAL: a commit does not wait for its WAL flush
+    // (PostgreSQL flushes within wal_writer_delay). A crash can lose the last commits,
+    // never consistency; a heartbeat does not hold a connection through a disk flush.
+    options: ['-c synchronous_commit=off', options.schema && `-c search_path=${options.schema}`]
+      .filter(Boolean)
+      .join(' '),
   });
   // An idle client losing its connection must not crash the hub; the next query reconnects.
   pool.on('error', () => undefined);

@@ -8,6 +8,15 @@ import type { CommandRecord, Sample, Store } from './store.js';
 
 const HOUR = 3_600_000;
 
+/** Remembers a device's request nonce; false if it was used before. */
+async function insertNonce(db: Db, device: string, nonce: string, now: number): Promise<boolean> {
+  const added = await db.run(
+    'INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    [device, nonce, now],
+  );
+  return added === 1;
+}
+
 /** The Store on a migrated Db: the same SQL for SQLite and PostgreSQL. */
 export function sqlStore(db: Db): Store {
   return {
@@ -25,6 +34,13 @@ export function sqlStore(db: Db): Store {
         throw error;
       }),
     getDevice: (name) => deviceIn(db, name),
+    async deviceKey(name) {
+      const rows = await db.all<{ signing: string; revoked: number }>(
+        'SELECT signing, revoked FROM devices WHERE name = ?',
+        [name],
+      );
+      return rows[0] && { signing: rows[0].signing, revoked: Number(rows[0].revoked) === 1 };
+    },
     async listDevices() {
       const rows = await db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY name`);
       return rows.map(toDevice);
@@ -32,8 +48,9 @@ export function sqlStore(db: Db): Store {
     async revokeDevice(name) {
       return (await db.run('UPDATE devices SET revoked = 1 WHERE name = ?', [name])) === 1;
     },
-    recordHeartbeat: (name, heartbeat: Heartbeat, now) =>
+    recordHeartbeat: (name, heartbeat: Heartbeat, now, nonce) =>
       db.transaction(async (tx) => {
+        if (nonce !== undefined && !(await insertNonce(tx, name, nonce, now))) return false;
         const { events, jobRuns, history, ...summary } = heartbeat;
         await tx.run('UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?', [
           now,
@@ -73,6 +90,7 @@ export function sqlStore(db: Db): Store {
             ]),
           );
         }
+        return true;
       }),
     compactSamples: ({ hourlyBefore, dropBefore }) =>
       db.transaction(async (tx) => {
@@ -217,13 +235,7 @@ export function sqlStore(db: Db): Store {
       );
       return rows.map(toCommand);
     },
-    async useNonce(device, nonce, now) {
-      const added = await db.run(
-        'INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
-        [device, nonce, now],
-      );
-      return added === 1;
-    },
+    useNonce: (device, nonce, now) => insertNonce(db, device, nonce, now),
     async pruneNonces(before) {
       await db.run('DELETE FROM nonces WHERE at < ?', [before]);
     },

@@ -39,6 +39,10 @@ interface Write {
 export function openSqlite(path: string): Db {
   const sqlite = new Database(path);
   sqlite.pragma('journal_mode = WAL');
+  // A commit is not fsynced; the WAL is at each checkpoint. A power cut can lose the last
+  // commits (heartbeats are samples), never the database's consistency. A synced commit
+  // would stall this process's event loop for every group of writes.
+  sqlite.pragma('synchronous = NORMAL');
   // No blocking wait for another writer: it would stall this event loop, and with it a
   // transaction of this process that holds the lock. Busy writes retry asynchronously.
   sqlite.pragma('busy_timeout = 0');

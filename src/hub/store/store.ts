@@ -64,11 +64,22 @@ export interface Store {
     now: number;
   }): Promise<EnrolResult>;
   getDevice(name: string): Promise<DeviceRecord | undefined>;
+  /** What a device signs with and whether it is revoked: a device's record without its summary. */
+  deviceKey(name: string): Promise<{ signing: string; revoked: boolean } | undefined>;
   listDevices(): Promise<DeviceRecord[]>;
   /** Marks a device revoked; resolves false if there is no such device. */
   revokeDevice(name: string): Promise<boolean>;
-  /** Records a heartbeat at `now`: last seen, summary, a sample, new events and job runs. */
-  recordHeartbeat(name: string, heartbeat: Heartbeat, now: number): Promise<void>;
+  /**
+   * Records a heartbeat at `now`: last seen, summary, a sample, new events and job runs.
+   * With a nonce, the request's nonce is remembered in the same transaction (see useNonce):
+   * resolves false, recording nothing, if the device used it before.
+   */
+  recordHeartbeat(
+    name: string,
+    heartbeat: Heartbeat,
+    now: number,
+    nonce?: string,
+  ): Promise<boolean>;
   /**
    * Downsamples history: samples before `hourlyBefore` (rounded down to the hour) become one
    * average per device and hour; hourly points before `dropBefore` are deleted.
