@@ -10,11 +10,22 @@
 // every request, nothing signed ahead. Each request's latency is measured from before signing
 // to the end of the answer. Requests answered in the WARMUP_S seconds after the start are not
 // counted; those answered in the DURATION_S seconds after that are.
+// First, as the peer, the same generators load a floor: a bare node:http server that answers
+// without verifying or storing anything (what the load itself leaves of the machine); each
+// hub's throughput is also printed as a share of the floor's.
 // Run: npm run bench:hub   (DEVICES=200 CONCURRENCY=64 GENERATORS=2 WARMUP_S=2 DURATION_S=10)
 import { spawn } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -255,32 +266,75 @@ async function openPostgresStore(url: string): Promise<Opened> {
 const percentile = (sorted: number[], q: number) =>
   sorted.length === 0 ? NaN : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
 
-async function bench(label: string, opened: Opened): Promise<void> {
+/**
+ * The floor: a bare node:http server on the same port kind that reads each body and answers
+ * `{"ok":true}`, with no verification and no database. Measured with the same generators, it
+ * shows what the load itself (signing, HTTP on both ends) leaves of this machine.
+ */
+async function startFloor(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Ed25519 verifications a second in this process, on a heartbeat-sized message. */
+function verifyRate(): number {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const message = Buffer.alloc(900, 1);
+  const signature = sign(null, message, privateKey);
+  const start = performance.now();
+  let n = 0;
+  for (; performance.now() - start < 500; n++) verify(null, message, publicKey, signature);
+  return n / ((performance.now() - start) / 1000);
+}
+
+async function bench(label: string, opened: Opened | undefined): Promise<Measured> {
   const devices = env('DEVICES', 200);
   const concurrency = env('CONCURRENCY', 64);
   const generators = env('GENERATORS', 2);
   const warmupMs = env('WARMUP_S', 2) * 1000;
   const durationMs = env('DURATION_S', 10) * 1000;
-  const { store } = opened;
+  const store = opened?.store;
   let hubErrors = 0;
-  const hub = await startHub(
-    {
-      store,
-      // Enrolling the whole fleet from one address: the per-address limit would take minutes.
-      rateLimits: { burst: devices, perMinute: devices },
-      logError: (error) => {
-        if (hubErrors++ === 0) console.error('hub error:', error);
-      },
-    },
-    { hostname: '127.0.0.1', port: 0 },
-  );
+  const hub = store
+    ? await startHub(
+        {
+          store,
+          // Enrolling the whole fleet from one address: the per-address limit would take minutes.
+          rateLimits: { burst: devices, perMinute: devices },
+          logError: (error) => {
+            if (hubErrors++ === 0) console.error('hub error:', error);
+          },
+        },
+        { hostname: '127.0.0.1', port: 0 },
+      )
+    : await startFloor();
   try {
     const fleet: { name: string; key: string }[] = [];
     for (let i = 0; i < devices; i++) {
       const { publicKey, privateKey } = generateKeyPairSync('ed25519');
       const raw = publicKey.export({ format: 'jwk' }).x!;
-      const { token } = await createEnrolmentToken(store, { now: Date.now() });
       const name = `pi-${String(i).padStart(4, '0')}`;
+      const key = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      if (!store) {
+        fleet.push({ name, key });
+        continue;
+      }
+      const { token } = await createEnrolmentToken(store, { now: Date.now() });
       const res = await fetch(`${hub.url}/api/v1/enrol`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -291,7 +345,7 @@ async function bench(label: string, opened: Opened): Promise<void> {
       });
       if (res.status !== 201)
         throw new Error(`enrolling ${name}: ${res.status} ${await res.text()}`);
-      fleet.push({ name, key: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() });
+      fleet.push({ name, key });
     }
 
     // The generators need a moment to start (tsx); all of them begin at the same instant.
@@ -334,7 +388,7 @@ async function bench(label: string, opened: Opened): Promise<void> {
     const met = perSecond >= GOAL.perSecond && p99 < GOAL.p99Ms && failed === 0;
     let stored = 0;
     for (const { name } of fleet)
-      stored += (await store.samples(name, { from: 0, to: 2 ** 52 })).length;
+      stored += store ? (await store.samples(name, { from: 0, to: 2 ** 52 })).length : 0;
     const ms = (v: number) => `${v.toFixed(1)} ms`;
     const pct = (cpuMs: number) => `${Math.round((100 * cpuMs) / durationMs)} %`;
     console.log(`\n${label}`);
@@ -359,20 +413,37 @@ async function bench(label: string, opened: Opened): Promise<void> {
         `generators ${results.map((r) => pct(r.cpuMs)).join(' + ')} (of one core each); ` +
         `load average ${loadAverage.toFixed(1)} on ${availableParallelism()} cores`,
     );
+    if (!store) return { perSecond, p99 };
     console.log(`  check: ${ok} heartbeats accepted, ${stored} samples stored`);
     console.log(
       `  goal ≥ ${GOAL.perSecond.toLocaleString('en')}/s with p99 < ${GOAL.p99Ms} ms, no errors: ` +
         (met ? 'met' : 'NOT met'),
     );
+    return { perSecond, p99 };
   } finally {
     await hub.close();
   }
 }
 
+interface Measured {
+  perSecond: number;
+  p99: number;
+}
+
 async function main(): Promise<void> {
+  console.log(
+    `Ed25519 verifications on this machine: ${Math.round(verifyRate()).toLocaleString('en')}/s ` +
+      'on one core (the hub verifies one per heartbeat)',
+  );
+  const floor = await bench(
+    'Floor: node:http answering without verification or storage',
+    undefined,
+  );
+  const ofFloor = (m: Measured) =>
+    `  of the floor: ${Math.round((100 * m.perSecond) / floor.perSecond)} % of its throughput`;
   const sqlite = await openSqliteStore();
   try {
-    await bench('SQLite (hub.db in a temporary directory)', sqlite);
+    console.log(ofFloor(await bench('SQLite (hub.db in a temporary directory)', sqlite)));
   } finally {
     await sqlite.dispose();
   }
@@ -386,7 +457,11 @@ async function main(): Promise<void> {
   }
   const postgres = await openPostgresStore(url);
   try {
-    await bench(`PostgreSQL (${new URL(url).host}, a fresh schema dropped after)`, postgres);
+    console.log(
+      ofFloor(
+        await bench(`PostgreSQL (${new URL(url).host}, a fresh schema dropped after)`, postgres),
+      ),
+    );
   } finally {
     await postgres.dispose();
   }

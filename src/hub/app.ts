@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { createAlerts, type Alerts } from './alerts/engine.js';
@@ -48,7 +48,7 @@ export function createApp(deps: HubDeps): Hono {
   const tooLarge = (c: Context) =>
     c.json({ error: `the body is larger than ${resolved.maxBodyBytes} bytes` }, 413);
   const streamLimit = bodyLimit({ maxSize: resolved.maxBodyBytes, onError: tooLarge });
-  app.use('*', (c, next) => {
+  const limitBody: MiddlewareHandler = (c, next) => {
     // A declared length is checked without touching the body, so the node server can still
     // hand the route the socket's bytes directly (no web stream around them). A body of
     // unknown length (chunked) is counted as it streams in.
@@ -57,7 +57,8 @@ export function createApp(deps: HubDeps): Hono {
       return Number(length) > resolved.maxBodyBytes ? Promise.resolve(tooLarge(c)) : next();
     }
     return streamLimit(c, next);
-  });
+  };
+  app.use('*', limitBody);
   app.get('/healthz', (c) => c.json({ ok: true }));
   const limits = {
     enrol: tokenBucket(resolved.rateLimits),

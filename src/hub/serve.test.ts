@@ -50,13 +50,13 @@ describe('hub admin and server', () => {
         expect((await login()).status).toBe(429);
 
         // Body limits on a socket: a declared length and a chunked body over 256 KiB.
-        const enrol = (body: BodyInit) =>
+        const enrol = (body: string | ReadableStream<Uint8Array>) =>
           fetch(`${hub.url}/api/v1/enrol`, {
             method: 'POST',
             headers: { authorization: 'Bearer piote_unknown' },
             body,
             duplex: 'half',
-          } as RequestInit);
+          });
         const declared = await enrol('x'.repeat(300 * 1024));
         expect(declared.status).toBe(413);
         expect(await declared.json()).toEqual({ error: 'the body is larger than 262144 bytes' });
