@@ -358,6 +358,15 @@ describeEachStore('hub store', (target) => {
     const samples = await store.samples('kitchen', { from: 0, to: T0 + 10 });
     expect(samples.map((s) => [s.at, s.cpu])).toEqual([[T0 + 1, 0.25]]);
     expect((await store.getDevice('kitchen'))?.lastSeen).toBe(T0 + 1);
+    // Without metrics (no sample to take), and with queued events (a transaction on both).
+    expect(await store.recordHeartbeat('kitchen', { health: {} }, T0 + 5, 'n3')).toBe(true);
+    expect(await store.recordHeartbeat('kitchen', { health: {} }, T0 + 6, 'n3')).toBe(false);
+    expect((await store.getDevice('kitchen'))?.lastSeen).toBe(T0 + 5);
+    const events = [{ at: '2026-11-27T08:00:00.000Z', commit: 'abc', kind: 'succeeded' as const }];
+    expect(await store.recordHeartbeat('kitchen', { events }, T0 + 7, 'n3')).toBe(false);
+    expect(await store.deployEvents('kitchen', 10)).toEqual([]);
+    expect(await store.recordHeartbeat('kitchen', { events }, T0 + 8, 'n4')).toBe(true);
+    expect(await store.deployEvents('kitchen', 10)).toHaveLength(1);
   });
 
   it('keeps users, API tokens and sessions', async () => {
