@@ -61,7 +61,8 @@ describe('the agent reporting to a hub', () => {
     reboot: () => Promise.resolve(),
   };
 
-  const start = (url = hub.url) =>
+  let snapshots = 0;
+  const start = (url = hub.url, intervalMs = 200) =>
     startReporter({
       client: hubClient({ url, device: 'kitchen', privateKey: pem, timeoutMs: 2000 }),
       url,
@@ -69,14 +70,14 @@ describe('the agent reporting to a hub', () => {
       signing: signingPublicKey(pem),
       token: () => Promise.resolve(token),
       snapshot: () =>
-        Promise.resolve({
+        Promise.resolve(++snapshots).then(() => ({
           metrics: { temperature, memory: 0.5 },
           health: { readOnlyRoot: false, failedUnits: [] },
           services: [
             { app: 'sensor', name: 'reader', kind: 'service' as const, state: 'active' },
             { app: 'sensor', name: 'upload', kind: 'job' as const, state: 'inactive' },
           ],
-        }),
+        })),
       state: () => Promise.resolve(state),
       jobRuns: () =>
         Promise.resolve(
@@ -91,7 +92,7 @@ describe('the agent reporting to a hub', () => {
       host,
       queue: sampleQueue(join(dir, 'queue.jsonl')),
       dir,
-      intervalMs: 200,
+      intervalMs,
       pollWaitS: 1,
       version: '9.9.9',
       log: (message) => logs.push(message),
@@ -112,6 +113,8 @@ describe('the agent reporting to a hub', () => {
       events: [{ at: '2027-01-01T00:00:00.000Z', commit: 'a'.repeat(40), kind: 'succeeded' }],
     };
     temperature = 48;
+    snapshots = 0;
+    host.deployNow = () => Promise.resolve({ ok: true, message: 'up to date at abc' });
     ran.length = 0;
     runs.length = 0;
     logs.length = 0;
@@ -230,6 +233,32 @@ describe('the agent reporting to a hub', () => {
     expect(await ask({ kind: 'logs' })).toMatchObject({ output: ['piot-agent.service 100'] });
     expect(await ask({ kind: 'deploy' })).toEqual({ ok: true, message: 'up to date at abc' });
     expect(ran).toEqual(['sensor/upload', 'restart reader']);
+  });
+
+  it('sends one heartbeat between a deploy command and its answer', async () => {
+    // The cycle a deploy command runs nudges the reporter at its end, as the agent's cycle
+    // bus does; the command's own heartbeat covers it.
+    host.deployNow = () => {
+      reporter!.nudge();
+      return Promise.resolve({ ok: true, message: 'deployed b0b (healthy in 1.0 s)' });
+    };
+    reporter = start(hub.url, 60_000);
+    await until('enrolment', async () => (await store.getDevice('kitchen'))?.lastSeen);
+    await until('the first heartbeat', () => Promise.resolve(snapshots === 1 ? true : undefined));
+    const { command } = (await person('/api/v1/devices/kitchen/commands', { kind: 'deploy' })) as {
+      command: { id: string };
+    };
+    await until('the answer', async () => {
+      const got = (await person(`/api/v1/devices/kitchen/commands/${command.id}`)) as {
+        command: { result?: object };
+      };
+      return got.command.result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(snapshots).toBe(2);
+    // Outside a command a nudge still sends one at once.
+    reporter.nudge();
+    await until('the nudged heartbeat', () => Promise.resolve(snapshots === 3 ? true : undefined));
   });
 
   it('says once that the token was refused, and keeps trying', async () => {

@@ -79,6 +79,9 @@ export function startReporter(deps: ReporterDeps): Reporter {
   const stopping = new AbortController();
   let wakeBeat: (() => void) | undefined;
   let nudged = false;
+  // While a hub command is carried out, a nudge is not needed: the heartbeat sent right after
+  // the command (before its answer) carries what changed, so the answer waits for one, not two.
+  let carrying = false;
   let enrolled: Promise<void> | undefined;
   let lastProblem = '';
 
@@ -264,9 +267,10 @@ export function startReporter(deps: ReporterDeps): Reporter {
       }
       for (const command of list) {
         deps.log(`hub: ${command.kind} from ${command.createdBy ?? 'the hub'}`);
-        const outcome = await carryOut(command, deps.host);
-        // What the command changed (a job's run, a restart) reaches the hub before the
-        // answer does, so whoever waits for the answer finds it there.
+        carrying = true;
+        const outcome = await carryOut(command, deps.host).finally(() => (carrying = false));
+        // What the command changed (a job's run, a restart, a deploy) reaches the hub before
+        // the answer does, so whoever waits for the answer finds it there.
         await beatOnce().catch(() => undefined);
         for (let attempt = 0; attempt < 5; attempt++) {
           try {
@@ -285,6 +289,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
   })();
 
   function nudge() {
+    if (carrying) return;
     nudged = true;
     wakeBeat?.();
   }
