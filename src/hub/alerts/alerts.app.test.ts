@@ -53,7 +53,7 @@ describeEachStore('hub alerts and Prometheus', (target) => {
     await opened.dispose();
   });
 
-  const beat = async (body: Heartbeat) => {
+  const beat = async (body: Heartbeat, to = app) => {
     const text = JSON.stringify(body);
     const headers = signRequest({
       device: 'kitchen',
@@ -63,7 +63,7 @@ describeEachStore('hub alerts and Prometheus', (target) => {
       body: text,
       now,
     });
-    expect((await app.request(HB, { method: 'POST', headers, body: text })).status).toBe(200);
+    expect((await to.request(HB, { method: 'POST', headers, body: text })).status).toBe(200);
     await alerts.idle();
   };
   const received = () =>
@@ -102,6 +102,44 @@ describeEachStore('hub alerts and Prometheus', (target) => {
     now += 30_000;
     await beat({ services: [service('active', 1)] });
     expect(received().slice(2)).toEqual(['firing service:web/api', 'resolved service:web/api']);
+  });
+
+  it('evaluates a heartbeat that changes nothing in memory, and any other against the store', async () => {
+    // The same engine and app, on a store that counts the evaluation's reads.
+    let reads = 0;
+    const store = opened.store;
+    const counting = {
+      ...store,
+      jobRuns: (name: string, limit: number) => (reads++, store.jobRuns(name, limit)),
+    };
+    alerts = createAlerts({
+      store: counting,
+      now: () => now,
+      webhooks: [parseWebhook(`${hook.url}/hook`)],
+      delivery: { backoffMs: 1 },
+    });
+    const counted = createApp({ store, now: () => now, alerts, logError: () => undefined });
+    await beat({ services: [service('active', 0)] }, counted);
+    expect(reads).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      now += 30_000;
+      await beat({ services: [service('active', 0)], metrics: { temperature: 50 + i } }, counted);
+    }
+    expect(reads).toBe(1);
+    now += 30_000;
+    await beat({ services: [service('failed', 0)] }, counted);
+    expect([reads, received()]).toEqual([2, ['firing service:web/api']]);
+    now += 30_000;
+    await beat({ services: [service('failed', 0)] }, counted);
+    expect(reads).toBe(2);
+    // A restart count that rose, and a heartbeat carrying events, are read in full.
+    now += 30_000;
+    await beat({ services: [service('failed', 1)] }, counted);
+    expect(reads).toBe(3);
+    const events = [{ at: new Date(now).toISOString(), commit: 'a'.repeat(40), kind: 'failed' }];
+    await beat({ services: [service('failed', 1)], events } as Heartbeat, counted);
+    expect(reads).toBe(4);
+    expect(received()).toEqual(['firing service:web/api', 'firing deploy']);
   });
 
   it('sends offline when heartbeats stop, and resolved when one comes', async () => {

@@ -1,5 +1,12 @@
-import type { AlertRecord, Store } from '../store/store.js';
-import { DEFAULT_THRESHOLDS, evaluate, noteRestarts, type AlertThresholds } from './rules.js';
+import type { DeployEventRecord, JobRunRecord } from '../heartbeat.js';
+import type { AlertRecord, DeviceRecord, Store } from '../store/store.js';
+import {
+  DEFAULT_THRESHOLDS,
+  evaluate,
+  noteRestarts,
+  type AlertThresholds,
+  type RestartMemory,
+} from './rules.js';
 import {
   deliver,
   describeWebhook,
@@ -7,6 +14,18 @@ import {
   type Notification,
   type Webhook,
 } from './webhooks.js';
+
+type LastHeartbeat = NonNullable<DeviceRecord['lastHeartbeat']>;
+
+/** What a device's last full evaluation read, and the alert keys it left active. */
+interface Seen {
+  device: DeviceRecord;
+  jobRuns: JobRunRecord[];
+  deployEvents: DeployEventRecord[];
+  restarts?: RestartMemory;
+  /** Sorted keys, one per line. */
+  active: string;
+}
 
 /** What the alert engine needs; all but the store have defaults. */
 export interface AlertsOptions {
@@ -32,8 +51,12 @@ export interface HubCounters {
 export interface Alerts {
   readonly thresholds: AlertThresholds;
   readonly counters: Readonly<HubCounters>;
-  /** Counts a received heartbeat and evaluates its device in the background. */
-  heartbeat(device: string): void;
+  /**
+   * Counts a received heartbeat and evaluates its device in the background; `beat` (what was
+   * stored, and whether it carried events, job runs or queued samples) lets a heartbeat that
+   * changes no alert skip the store (see `createAlerts`).
+   */
+  heartbeat(device: string, beat?: { summary: LastHeartbeat; carried: boolean }): void;
   /** Evaluates one device now: starts and resolves its alerts, queues their notifications. */
   check(device: string): Promise<void>;
   /** Evaluates every device (the timer does this, for devices that went silent). */
@@ -56,6 +79,8 @@ export function createAlerts(options: AlertsOptions): Alerts {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
   const counters: HubCounters = { heartbeats: 0, deliveries: 0, deliveriesFailed: 0 };
   const running = new Map<string, Promise<void>>();
+  // What each device's last full evaluation read and left active, in this process.
+  const seen = new Map<string, Seen>();
   const pending = new Set<Promise<unknown>>();
   const track = (promise: Promise<unknown>) => {
     pending.add(promise);
@@ -98,6 +123,10 @@ export function createAlerts(options: AlertsOptions): Alerts {
     const conditions = evaluate({ device, jobRuns, deployEvents, restarts, now: at }, thresholds);
     const activeKeys = new Set(active.map((a) => a.key));
     const wanted = new Set(conditions.map((c) => c.key));
+    if (seen.size >= 100_000) seen.clear();
+    // Once this evaluation is done, what is active is what it wanted (an alert another hub
+    // opened or resolved first included).
+    seen.set(name, { device, jobRuns, deployEvents, restarts, active: [...wanted].join('\n') });
     for (const c of conditions) {
       if (activeKeys.has(c.key)) continue;
       const alert = { device: name, ...c, startedAt: at };
@@ -122,6 +151,31 @@ export function createAlerts(options: AlertsOptions): Alerts {
     return next;
   };
 
+  /**
+   * A heartbeat that carried no events or runs, changed no restart count and leaves the
+   * same conditions as the device's last evaluation changes no alert: it is evaluated in
+   * memory against what that evaluation read, without the store's five reads. Anything else,
+   * or an evaluation still running for the device, gets the full evaluation. Alerts another
+   * hub process changed meanwhile are caught up by the periodic checkAll.
+   */
+  const changesNothing = (name: string, beat: { summary: LastHeartbeat; carried: boolean }) => {
+    const last = seen.get(name);
+    if (!last || beat.carried || running.has(name)) return false;
+    const restarts = noteRestarts(last.restarts, beat.summary);
+    const counts = (r?: RestartMemory) => JSON.stringify(r?.restarts ?? {});
+    if (restarts.rose.length > 0 || counts(restarts) !== counts(last.restarts)) return false;
+    const device = {
+      ...last.device,
+      lastSeen: beat.summary.receivedAt,
+      lastHeartbeat: beat.summary,
+    };
+    const input = { ...last, device, restarts: last.restarts, now: now() };
+    const keys = evaluate(input, thresholds).map((c) => c.key);
+    if (keys.join('\n') !== last.active) return false;
+    last.device = device;
+    return true;
+  };
+
   const checkAll = async () => {
     const devices = await store.listDevices();
     const results = await Promise.allSettled(devices.map((d) => check(d.name)));
@@ -135,8 +189,9 @@ export function createAlerts(options: AlertsOptions): Alerts {
   return {
     thresholds,
     counters,
-    heartbeat(device) {
+    heartbeat(device, beat) {
       counters.heartbeats++;
+      if (beat && changesNothing(device, beat)) return;
       check(device).catch(report);
     },
     check,

@@ -61,9 +61,14 @@ export function deviceRoutes(
     const heartbeat = parseJson(raw, heartbeatSchema);
     // The nonce is stored with the heartbeat: one write, one commit.
     const { device, nonce } = request;
-    if (!(await deps.store.recordHeartbeat(device, heartbeat, deps.now(), nonce))) throw replayed();
+    const at = deps.now();
+    if (!(await deps.store.recordHeartbeat(device, heartbeat, at, nonce))) throw replayed();
     guard.accept(request);
-    deps.alerts.heartbeat(device);
+    const { events, jobRuns, history, ...summary } = heartbeat;
+    deps.alerts.heartbeat(device, {
+      summary: { ...summary, receivedAt: at },
+      carried: Boolean(events?.length || jobRuns?.length || history?.length),
+    });
     return c.json({ ok: true, hubTime: deps.now() });
   });
 
