@@ -75,6 +75,12 @@ export function openSqlite(path: string): Db {
   });
   const tx = inner();
 
+  // Each write's savepoint, prepared once (exec would parse it for every heartbeat).
+  const savepoint = {
+    open: sqlite.prepare('SAVEPOINT piot_write'),
+    release: sqlite.prepare('RELEASE piot_write'),
+    rollback: sqlite.prepare('ROLLBACK TO piot_write'),
+  };
   const commit = async (writes: Write[]) => {
     try {
       // IMMEDIATE takes the write lock now: two hub processes cannot both read-then-write.
@@ -86,14 +92,14 @@ export function openSqlite(path: string): Db {
     const outcomes: (() => void)[] = [];
     try {
       for (const write of writes) {
-        sqlite.exec('SAVEPOINT piot_write');
+        savepoint.open.run();
         try {
           const value = await write.fn(tx);
-          sqlite.exec('RELEASE piot_write');
+          savepoint.release.run();
           outcomes.push(() => write.resolve(value));
         } catch (error) {
-          sqlite.exec('ROLLBACK TO piot_write');
-          sqlite.exec('RELEASE piot_write');
+          savepoint.rollback.run();
+          savepoint.release.run();
           outcomes.push(() => write.reject(error));
         }
       }
