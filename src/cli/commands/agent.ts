@@ -4,7 +4,7 @@ import { startDeviceReporter } from '../../agent/hub/device.js';
 import { defaultCollectorContext } from '../../agent/collectors/index.js';
 import { sharedLooks } from '../../agent/collectors/shared.js';
 import { loadDeviceFile } from '../../agent/config.js';
-import { sync, targetCommit } from '../../agent/deploy.js';
+import { sync } from '../../agent/deploy.js';
 import { startAgentMetrics } from '../../agent/metrics-endpoint.js';
 import { UserError } from '../../errors.js';
 import type { CliContext } from '../context.js';
@@ -78,8 +78,7 @@ Examples:
     )
     .action(async (options: DeviceOptions) => {
       const { deps } = await deviceDeps(options, (m) => ctx.err(`${m}\n`));
-      await sync(deps.git, deps.follow);
-      const commit = await targetCommit(deps.git, deps.follow);
+      const commit = await sync(deps.git, deps.follow);
       if (!commit) {
         throw new UserError('the repository has nothing this device follows', {
           hint: 'check the branch (or tag pattern) in the device file',
