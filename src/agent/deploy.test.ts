@@ -275,6 +275,31 @@ services:
   });
 });
 
+describe('an idle poll', () => {
+  it('reads the local head once and asks the remote once, and fetches nothing', async () => {
+    const t = setup();
+    const commit = t.up.commit({ '.piot.yaml': spec('node web.js'), 'web.js': '1' });
+    await deployOnce(t.deps);
+    const calls: string[] = [];
+    const git = t.deps.git;
+    t.deps.git = Object.fromEntries(
+      Object.entries(git).map(([name, method]) => [
+        name,
+        (...args: unknown[]) => {
+          calls.push(name);
+          return (method as (...a: unknown[]) => unknown).apply(git, args);
+        },
+      ]),
+    ) as unknown as typeof git;
+    expect(await deployOnce(t.deps)).toEqual({ result: 'up-to-date', commit });
+    expect(calls).toEqual(['branchHead', 'remoteHead']);
+    const next = t.up.commit({ 'web.js': '2' });
+    calls.length = 0;
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: next });
+    expect(calls.slice(0, 4)).toEqual(['branchHead', 'remoteHead', 'fetch', 'branchHead']);
+  });
+});
+
 describe('one-off jobs in a deploy', () => {
   const jobs = (migrate: string) => `jobs:
   migrate:

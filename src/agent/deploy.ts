@@ -77,18 +77,20 @@ export async function targetCommit(git: Git, follow: Follow): Promise<string | u
 }
 
 /**
- * Fetches only when the remote moved: a branch head is compared with `git ls-remote`
- * first, so an idle poll is one small request and no object transfer.
+ * Fetches only when the remote moved, and returns the commit the device should run then.
+ * A branch head is compared with `git ls-remote` first, so an idle poll is one small
+ * request and no object transfer (and the head already read is the answer).
  */
-export async function sync(git: Git, follow: Follow): Promise<void> {
+export async function sync(git: Git, follow: Follow): Promise<string | undefined> {
   if ('branch' in follow) {
     const local = await git.branchHead(follow.branch).catch(() => undefined);
     if (local !== undefined) {
       const remote = await git.remoteHead(`refs/heads/${follow.branch}`);
-      if (remote === local) return;
+      if (remote === local) return local;
     }
   }
   await git.fetch();
+  return targetCommit(git, follow);
 }
 
 /** Units of an app (or of two, while an app is being renamed) installed now. */
@@ -478,8 +480,7 @@ export async function deployCommit(
 
 /** One cycle: sync the mirror, then deploy what the device follows if it is new. */
 export async function deployOnce(deps: DeployDeps): Promise<DeployOutcome> {
-  await sync(deps.git, deps.follow);
-  const commit = await targetCommit(deps.git, deps.follow);
+  const commit = await sync(deps.git, deps.follow);
   if (!commit) return { result: 'no-target' };
   return deployCommit(deps, commit);
 }

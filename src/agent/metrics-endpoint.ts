@@ -1,4 +1,4 @@
-import { collectAll, defaultCollectorContext } from './collectors/index.js';
+import type { HostLooks } from './collectors/shared.js';
 import { startMetricsServer, type MetricsServer } from './metrics.js';
 
 /** Where the agent serves /metrics unless the device file says otherwise. */
@@ -11,26 +11,28 @@ export function parseListen(address: string): { host: string; port: number } {
   return { host, port: Number(address.slice(at + 1)) };
 }
 
+// A scrape gets a fresh collection, unless one has just been made (for a heartbeat).
+const SCRAPE_MAX_AGE_MS = 1000;
+
 /**
  * Starts the agent's /metrics endpoint on address (false: none). Collectors run only when
- * scraped, so an idle device spends nothing on them. A port already taken is logged, not
- * fatal: deploying matters more than metrics.
+ * scraped (or for a heartbeat), so an idle device spends nothing on them. A port already
+ * taken is logged, not fatal: deploying matters more than metrics.
  */
 export async function startAgentMetrics(
   address: string | false | undefined,
-  log: (message: string) => void,
+  options: { looks: HostLooks; log: (message: string) => void },
 ): Promise<MetricsServer | undefined> {
   if (address === false) return undefined;
   const { host, port } = parseListen(address ?? DEFAULT_METRICS);
-  const ctx = defaultCollectorContext();
+  const { log, looks } = options;
   const onError = (error: unknown) =>
     log(`metrics: ${error instanceof Error ? error.message : String(error)}`);
   try {
     const server = await startMetricsServer({
       host,
       port,
-      collect: () =>
-        collectAll(ctx, { onError: (name, error) => onError(`${name}: ${String(error)}`) }),
+      collect: async () => (await looks(SCRAPE_MAX_AGE_MS)).samples,
       onError,
     });
     log(`serving metrics at ${server.url}`);

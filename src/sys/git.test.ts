@@ -32,6 +32,13 @@ describe('git mirror (real git)', () => {
     expect(await git.codeChanged(c1, c2)).toBe(false);
     expect(await git.codeChanged(c2, c3)).toBe(true);
 
+    // Remembered until this mirror's next fetch: another fetch into it is not seen before.
+    const c4 = up.commit({ 'app.sh': 'echo 4\n' }, 'elsewhere');
+    await createGit({ url: up.dir, mirror }).fetch();
+    expect(await git.branchHead('main')).toBe(c3);
+    await git.fetch();
+    expect(await git.branchHead('main')).toBe(c4);
+
     const release = join(mkdtempSync(join(tmpdir(), 'piot-rel-')), c3);
     await git.exportTree(c3, release);
     expect(readFileSync(join(release, 'app.sh'), 'utf8')).toBe('echo 3\n');

@@ -61,7 +61,10 @@ export interface Git {
   fetch(): Promise<void>;
   /** The commit a ref points at in the remote (`git ls-remote`), or undefined. */
   remoteHead(ref: string): Promise<string | undefined>;
-  /** The commit a branch points at in the mirror, or undefined. */
+  /**
+   * The commit a branch points at in the mirror, or undefined. Remembered until the next
+   * fetch: only a fetch moves the mirror's branches.
+   */
   branchHead(branch: string): Promise<string | undefined>;
   /** The newest tag matching a glob (version order) and its commit, or undefined. */
   newestTag(pattern: string): Promise<{ tag: string; commit: string } | undefined>;
@@ -105,45 +108,58 @@ export function createGit(options: {
     });
     return result;
   };
+  // An idle poll then spawns only ls-remote: each spawn is dear on a Pi.
+  const heads = new Map<string, string | undefined>();
+  const fetchMirror = async () => {
+    const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
+      env,
+    });
+    if (probe.code === 0) {
+      await removeStaleLocks(options.mirror);
+      const fetched = await git(FETCH, { allowFail: true, remote: true });
+      if (fetched.code === 0) return;
+      const refused = failure(FETCH, fetched);
+      if (!(refused instanceof GitError)) throw refused;
+      // A mirror damaged by a power cut is only a cache: clone it again. Anything else
+      // (the network, the server) is reported as it is.
+      const fsck = await git(['fsck', '--connectivity-only', '--no-progress'], {
+        allowFail: true,
+      });
+      if (fsck.code === 0) throw refused;
+      await rm(options.mirror, { recursive: true, force: true });
+    }
+    await rm(`${options.mirror}.partial`, { recursive: true, force: true });
+    await mkdir(dirname(options.mirror), { recursive: true });
+    const clone = await run(
+      'git',
+      [...DURABLE, 'clone', '--mirror', '--quiet', options.url, `${options.mirror}.partial`],
+      { env: await remoteEnv(), timeoutMs: 600_000 },
+    );
+    if (clone.code !== 0) throw failure(['clone', '--mirror', options.url], clone);
+    await rename(`${options.mirror}.partial`, options.mirror);
+  };
   return {
     async fetch() {
-      const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
-        env,
-      });
-      if (probe.code === 0) {
-        await removeStaleLocks(options.mirror);
-        const fetched = await git(FETCH, { allowFail: true, remote: true });
-        if (fetched.code === 0) return;
-        const refused = failure(FETCH, fetched);
-        if (!(refused instanceof GitError)) throw refused;
-        // A mirror damaged by a power cut is only a cache: clone it again. Anything else
-        // (the network, the server) is reported as it is.
-        const fsck = await git(['fsck', '--connectivity-only', '--no-progress'], {
-          allowFail: true,
-        });
-        if (fsck.code === 0) throw refused;
-        await rm(options.mirror, { recursive: true, force: true });
+      heads.clear();
+      try {
+        await fetchMirror();
+      } finally {
+        heads.clear();
       }
-      await rm(`${options.mirror}.partial`, { recursive: true, force: true });
-      await mkdir(dirname(options.mirror), { recursive: true });
-      const clone = await run(
-        'git',
-        [...DURABLE, 'clone', '--mirror', '--quiet', options.url, `${options.mirror}.partial`],
-        { env: await remoteEnv(), timeoutMs: 600_000 },
-      );
-      if (clone.code !== 0) throw failure(['clone', '--mirror', options.url], clone);
-      await rename(`${options.mirror}.partial`, options.mirror);
     },
     async remoteHead(ref) {
       const result = await git(['ls-remote', 'origin', ref], { remote: true });
       return /^([0-9a-f]{40,64})\t/m.exec(result.stdout)?.[1];
     },
     async branchHead(branch) {
+      if (heads.has(branch)) return heads.get(branch);
       const result = await git(
         ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`],
         { allowFail: true },
       );
-      return result.code === 0 ? result.stdout.trim() : undefined;
+      const head = result.code === 0 ? result.stdout.trim() : undefined;
+      heads.set(branch, head);
+      return head;
     },
     async newestTag(pattern) {
       const result = await git(['tag', '--list', pattern, '--sort=-v:refname']);

@@ -7,6 +7,7 @@ import { cpu } from './cpu.js';
 import { deploy } from './deploy.js';
 import { filesystem } from './filesystem.js';
 import { jobs } from './jobs.js';
+import { keptFor } from './kept.js';
 import { load } from './load.js';
 import { memory } from './memory.js';
 import { network } from './network.js';
@@ -35,6 +36,11 @@ export const COLLECTORS: readonly Collector[] = [
   timeSync,
   uptime,
 ];
+
+// How long answers that spawn a process are reused. The clock's sync state and the failed units
+// change seldom; on a Pi each spawn of systemctl or timedatectl costs more than a whole collection.
+const TIME_SYNC_TTL_MS = 300_000;
+const FAILED_UNITS_TTL_MS = 60_000;
 
 const duration = gauge('piot_collector_duration_seconds', 'How long a collector took.');
 const success = gauge('piot_collector_success', 'Whether a collector succeeded (1) or failed (0).');
@@ -71,12 +77,14 @@ export async function collectAll(
 
 /**
  * The real host: paths under `root` (default `/`; e.g. `/host` in a container) unless given,
- * systemd, timedated and statfs of this machine. Any field can be overridden.
+ * systemd, timedated and statfs of this machine. Any field can be overridden. The clock's
+ * sync state is asked at most every 5 minutes, the failed units every minute.
  */
 export function defaultCollectorContext(
   overrides: Partial<CollectorContext> = {},
 ): CollectorContext {
   const root = overrides.root ?? '/';
+  const units = createUnitHealth();
   return {
     root,
     sys: join(root, 'sys'),
@@ -85,8 +93,11 @@ export function defaultCollectorContext(
     jobsDir: join(root, JOBS_DIR),
     statfs: statFilesystem,
     networkInterfaces,
-    timeSynchronized,
-    units: createUnitHealth(),
+    timeSynchronized: keptFor(timeSynchronized, TIME_SYNC_TTL_MS),
+    units: {
+      services: (pattern) => units.services(pattern),
+      failedUnits: keptFor(() => units.failedUnits(), FAILED_UNITS_TTL_MS),
+    },
     now: Date.now,
     ...overrides,
   };

@@ -7,9 +7,7 @@ import { createSystemd } from '../../sys/systemd.js';
 import { VERSION } from '../../version.js';
 import type { CycleBus } from '../agent.js';
 import { describeOutcome } from '../agent.js';
-import { collectAll, defaultCollectorContext } from '../collectors/index.js';
-import { PIOT_UNITS } from '../collectors/systemd.js';
-import type { UnitHealth } from '../collectors/types.js';
+import type { HostLooks } from '../collectors/shared.js';
 import { describeRun, JOBS_DIR, readRuns, runJobNow } from '../jobs.js';
 import { releaseConfigOnDisk } from '../release.js';
 import { parseListen } from '../metrics-endpoint.js';
@@ -27,6 +25,9 @@ export const SIGNING_KEY_FILE = '/etc/piot/identity/signing.key';
 export const HUB_TOKEN_FILE = '/etc/piot/identity/hub-token';
 
 const STATE_FILE = '/var/lib/piot/state.json';
+// A heartbeat reuses a collection made this recently (for a /metrics scrape, every 15 s
+// with Prometheus' default) rather than making its own.
+const HEARTBEAT_MAX_AGE_MS = 15_000;
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -56,22 +57,6 @@ export function metricsAddress(
     if (v4) return `${v4.address}:${port}`;
   }
   return undefined;
-}
-
-/** systemd asked once per heartbeat, however many collectors want the same answer. */
-function onceUnits(units: UnitHealth): UnitHealth {
-  const services = new Map<string, ReturnType<UnitHealth['services']>>();
-  let failed: ReturnType<UnitHealth['failedUnits']> | undefined;
-  return {
-    services(pattern) {
-      if (!services.has(pattern)) services.set(pattern, units.services(pattern));
-      return services.get(pattern)!;
-    },
-    failedUnits() {
-      failed ??= units.failedUnits();
-      return failed;
-    },
-  };
 }
 
 /** The running release's services and jobs on this device, cached per release. */
@@ -145,6 +130,8 @@ export async function startDeviceReporter(options: {
   cycles: CycleBus;
   /** The device file's `metrics:` (HOST:PORT, or false for none). */
   metrics?: string | false;
+  /** Collections of the device, shared with the /metrics endpoint. */
+  looks: HostLooks;
   log: (message: string) => void;
 }): Promise<Reporter | undefined> {
   const pem = await readOptional(SIGNING_KEY_FILE);
@@ -153,7 +140,6 @@ export async function startDeviceReporter(options: {
     return undefined;
   }
   const release = releaseReader(STATE_FILE);
-  const base = defaultCollectorContext();
   const reporter = startReporter({
     client: hubClient({ url: options.url, device: options.device, privateKey: pem }),
     url: options.url,
@@ -161,11 +147,9 @@ export async function startDeviceReporter(options: {
     signing: signingPublicKey(pem),
     token: () => readOptional(HUB_TOKEN_FILE),
     async snapshot(rel, cpu) {
-      const ctx = { ...base, units: onceUnits(base.units) };
-      const samples = await collectAll(ctx);
-      const statuses = (await ctx.units.services(PIOT_UNITS)) ?? [];
-      const summary = summarize(samples, cpu);
-      const services = rel ? appServices(statuses, rel.app, rel.jobs) : [];
+      const look = await options.looks(HEARTBEAT_MAX_AGE_MS);
+      const summary = summarize(look.samples, cpu);
+      const services = rel ? appServices(look.services ?? [], rel.app, rel.jobs) : [];
       return { ...summary, services };
     },
     state: () => loadState(STATE_FILE),

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { agentCycles, runAgent } from '../../agent/agent.js';
 import { startDeviceReporter } from '../../agent/hub/device.js';
+import { defaultCollectorContext } from '../../agent/collectors/index.js';
+import { sharedLooks } from '../../agent/collectors/shared.js';
 import { loadDeviceFile } from '../../agent/config.js';
-import { sync, targetCommit } from '../../agent/deploy.js';
+import { sync } from '../../agent/deploy.js';
 import { startAgentMetrics } from '../../agent/metrics-endpoint.js';
 import { UserError } from '../../errors.js';
 import type { CliContext } from '../context.js';
@@ -32,7 +34,12 @@ Examples:
       const log = (message: string) => ctx.err(`${message}\n`);
       const { deps, pollMs } = await deviceDeps(options, log);
       const file = options.repo ? undefined : await loadDeviceFile(options.config);
-      const metrics = options.once ? undefined : await startAgentMetrics(file?.metrics, log);
+      const looks = sharedLooks(defaultCollectorContext(), {
+        onError: (name, error) => log(`metrics: ${name}: ${String(error)}`),
+      });
+      const metrics = options.once
+        ? undefined
+        : await startAgentMetrics(file?.metrics, { looks, log });
       const cycles = agentCycles();
       const reporter =
         options.once || !file?.hub
@@ -42,6 +49,7 @@ Examples:
               device: deps.device,
               cycles,
               metrics: file.metrics,
+              looks,
               log,
             });
       try {
@@ -70,8 +78,7 @@ Examples:
     )
     .action(async (options: DeviceOptions) => {
       const { deps } = await deviceDeps(options, (m) => ctx.err(`${m}\n`));
-      await sync(deps.git, deps.follow);
-      const commit = await targetCommit(deps.git, deps.follow);
+      const commit = await sync(deps.git, deps.follow);
       if (!commit) {
         throw new UserError('the repository has nothing this device follows', {
           hint: 'check the branch (or tag pattern) in the device file',
