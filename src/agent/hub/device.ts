@@ -25,8 +25,9 @@ export const SIGNING_KEY_FILE = '/etc/piot/identity/signing.key';
 export const HUB_TOKEN_FILE = '/etc/piot/identity/hub-token';
 
 const STATE_FILE = '/var/lib/piot/state.json';
-// A heartbeat reuses a collection made this recently (for a /metrics scrape, every 15 s
-// with Prometheus' default) rather than making its own.
+// A periodic heartbeat reuses a collection made this recently (for a /metrics scrape, every
+// 15 s with Prometheus' default) rather than making its own; one after a deploy cycle or a
+// hub command takes a new one, so the hub sees what changed.
 const HEARTBEAT_MAX_AGE_MS = 15_000;
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -146,8 +147,8 @@ export async function startDeviceReporter(options: {
     device: options.device,
     signing: signingPublicKey(pem),
     token: () => readOptional(HUB_TOKEN_FILE),
-    async snapshot(rel, cpu) {
-      const look = await options.looks(HEARTBEAT_MAX_AGE_MS);
+    async snapshot(rel, cpu, { fresh }) {
+      const look = await options.looks(fresh ? 0 : HEARTBEAT_MAX_AGE_MS);
       const summary = summarize(look.samples, cpu);
       const services = rel ? appServices(look.services ?? [], rel.app, rel.jobs) : [];
       return { ...summary, services };

@@ -62,6 +62,7 @@ describe('the agent reporting to a hub', () => {
   };
 
   let snapshots = 0;
+  const freshness: boolean[] = [];
   const start = (url = hub.url, intervalMs = 200) =>
     startReporter({
       client: hubClient({ url, device: 'kitchen', privateKey: pem, timeoutMs: 2000 }),
@@ -69,8 +70,8 @@ describe('the agent reporting to a hub', () => {
       device: 'kitchen',
       signing: signingPublicKey(pem),
       token: () => Promise.resolve(token),
-      snapshot: () =>
-        Promise.resolve(++snapshots).then(() => ({
+      snapshot: (_release, _cpu, { fresh }) =>
+        Promise.resolve((snapshots = freshness.push(fresh))).then(() => ({
           metrics: { temperature, memory: 0.5 },
           health: { readOnlyRoot: false, failedUnits: [] },
           services: [
@@ -114,6 +115,7 @@ describe('the agent reporting to a hub', () => {
     };
     temperature = 48;
     snapshots = 0;
+    freshness.length = 0;
     host.deployNow = () => Promise.resolve({ ok: true, message: 'up to date at abc' });
     ran.length = 0;
     runs.length = 0;
@@ -256,9 +258,11 @@ describe('the agent reporting to a hub', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(snapshots).toBe(2);
-    // Outside a command a nudge still sends one at once.
+    // Outside a command a nudge still sends one at once. A heartbeat after a change takes a
+    // new look at the device; a periodic one may reuse a recent look.
     reporter.nudge();
     await until('the nudged heartbeat', () => Promise.resolve(snapshots === 3 ? true : undefined));
+    expect(freshness).toEqual([false, true, true]);
   });
 
   it('says once that the token was refused, and keeps trying', async () => {

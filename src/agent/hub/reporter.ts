@@ -27,10 +27,15 @@ export interface ReporterDeps {
   signing: string;
   /** The enrolment token, if the device has one. */
   token(): Promise<string | undefined>;
-  /** A fresh look at the device; `cpu` is the previous heartbeat's CPU totals. */
+  /**
+   * A look at the device; `cpu` is the previous heartbeat's CPU totals. `fresh`: the
+   * heartbeat follows a change (a deploy cycle, a command), so the look must be taken now;
+   * otherwise a recent one may do.
+   */
   snapshot(
     release: RunningRelease | undefined,
-    cpu?: CpuTotals,
+    cpu: CpuTotals | undefined,
+    options: { fresh: boolean },
   ): Promise<Snapshot & { cpu?: CpuTotals }>;
   state(): Promise<AgentState>;
   /** Every recorded run of the release's jobs. */
@@ -82,6 +87,8 @@ export function startReporter(deps: ReporterDeps): Reporter {
   // While a hub command is carried out, a nudge is not needed: the heartbeat sent right after
   // the command (before its answer) carries what changed, so the answer waits for one, not two.
   let carrying = false;
+  // Something changed since the last look (a cycle ended, a command ran): take a new one.
+  let changed = false;
   let enrolled: Promise<void> | undefined;
   let lastProblem = '';
 
@@ -156,8 +163,10 @@ export function startReporter(deps: ReporterDeps): Reporter {
 
   let cpu: CpuTotals | undefined;
   async function heartbeatBody(sent: Sent, rel: RunningRelease | undefined) {
+    const fresh = changed;
+    changed = false;
     const [look, state, runs] = await Promise.all([
-      deps.snapshot(rel, cpu),
+      deps.snapshot(rel, cpu, { fresh }),
       deps.state(),
       rel ? deps.jobRuns(rel).catch(() => []) : Promise.resolve([]),
     ]);
@@ -269,6 +278,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
         deps.log(`hub: ${command.kind} from ${command.createdBy ?? 'the hub'}`);
         carrying = true;
         const outcome = await carryOut(command, deps.host).finally(() => (carrying = false));
+        changed = true;
         // What the command changed (a job's run, a restart, a deploy) reaches the hub before
         // the answer does, so whoever waits for the answer finds it there.
         await beatOnce().catch(() => undefined);
@@ -289,6 +299,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
   })();
 
   function nudge() {
+    changed = true;
     if (carrying) return;
     nudged = true;
     wakeBeat?.();
