@@ -106,6 +106,8 @@ export function createAlerts(options: AlertsOptions): Alerts {
   };
 
   const evaluateDevice = async (name: string) => {
+    // Until this evaluation has finished (it may fail), the device gets full evaluations.
+    seen.delete(name);
     const device = await store.getDevice(name);
     if (!device) return;
     const [jobRuns, deployEvents, memory, active] = await Promise.all([
@@ -123,10 +125,6 @@ export function createAlerts(options: AlertsOptions): Alerts {
     const conditions = evaluate({ device, jobRuns, deployEvents, restarts, now: at }, thresholds);
     const activeKeys = new Set(active.map((a) => a.key));
     const wanted = new Set(conditions.map((c) => c.key));
-    if (seen.size >= 100_000) seen.clear();
-    // Once this evaluation is done, what is active is what it wanted (an alert another hub
-    // opened or resolved first included).
-    seen.set(name, { device, jobRuns, deployEvents, restarts, active: [...wanted].join('\n') });
     for (const c of conditions) {
       if (activeKeys.has(c.key)) continue;
       const alert = { device: name, ...c, startedAt: at };
@@ -137,6 +135,10 @@ export function createAlerts(options: AlertsOptions): Alerts {
       const resolved = await store.resolveAlert(name, a.key, at);
       if (resolved) notify('resolved', resolved);
     }
+    if (seen.size >= 100_000) seen.clear();
+    // What is active now is what this evaluation wanted (an alert another hub opened or
+    // resolved first included).
+    seen.set(name, { device, jobRuns, deployEvents, restarts, active: [...wanted].join('\n') });
   };
 
   const check = (name: string): Promise<void> => {
