@@ -102,6 +102,26 @@ export const heartbeatSchema = z.object({
 });
 
 export type Heartbeat = z.output<typeof heartbeatSchema>;
+
+/** What the hub keeps of a heartbeat as the device's last one: all but what it carried. */
+export type HeartbeatSummary = Omit<Heartbeat, 'events' | 'jobRuns' | 'history'> & {
+  receivedAt: number;
+};
+
+/**
+ * A heartbeat received at `receivedAt` as its summary, and whether it carried deploy events,
+ * job runs or queued samples (which the store and the alert rules read beyond the summary).
+ */
+export function splitHeartbeat(
+  heartbeat: Heartbeat,
+  receivedAt: number,
+): { summary: HeartbeatSummary; carried: boolean } {
+  const { events, jobRuns, history, ...rest } = heartbeat;
+  return {
+    summary: { ...rest, receivedAt },
+    carried: Boolean(events?.length || jobRuns?.length || history?.length),
+  };
+}
 export type Metrics = z.output<typeof metricsSchema>;
 export type DeployEventRecord = z.output<typeof deployEventSchema>;
 export type JobRunRecord = z.output<typeof jobRunSchema>;

@@ -1,4 +1,4 @@
-import type { DeployEventRecord, JobRunRecord } from '../heartbeat.js';
+import type { DeployEventRecord, HeartbeatSummary, JobRunRecord } from '../heartbeat.js';
 import type { AlertRecord, DeviceRecord, Store } from '../store/store.js';
 import {
   DEFAULT_THRESHOLDS,
@@ -14,8 +14,6 @@ import {
   type Notification,
   type Webhook,
 } from './webhooks.js';
-
-type LastHeartbeat = NonNullable<DeviceRecord['lastHeartbeat']>;
 
 /** What a device's last full evaluation read, and the alert keys it left active. */
 interface Seen {
@@ -56,7 +54,7 @@ export interface Alerts {
    * stored, and whether it carried events, job runs or queued samples) lets a heartbeat that
    * changes no alert skip the store (see `createAlerts`).
    */
-  heartbeat(device: string, beat?: { summary: LastHeartbeat; carried: boolean }): void;
+  heartbeat(device: string, beat?: { summary: HeartbeatSummary; carried: boolean }): void;
   /** Evaluates one device now: starts and resolves its alerts, queues their notifications. */
   check(device: string): Promise<void>;
   /** Evaluates every device (the timer does this, for devices that went silent). */
@@ -160,7 +158,7 @@ export function createAlerts(options: AlertsOptions): Alerts {
    * or an evaluation still running for the device, gets the full evaluation. Alerts another
    * hub process changed meanwhile are caught up by the periodic checkAll.
    */
-  const changesNothing = (name: string, beat: { summary: LastHeartbeat; carried: boolean }) => {
+  const changesNothing = (name: string, beat: { summary: HeartbeatSummary; carried: boolean }) => {
     const last = seen.get(name);
     if (!last || beat.carried || running.has(name)) return false;
     const restarts = noteRestarts(last.restarts, beat.summary);

@@ -4,7 +4,7 @@ import { DEVICE_NAME } from '../../spec/device.js';
 import type { ResolvedDeps } from '../app.js';
 import { commandResultSchema, MAX_WAIT_S, type CommandQueue } from '../commands.js';
 import { replayed, type DeviceGuard } from '../device-auth.js';
-import { heartbeatSchema } from '../heartbeat.js';
+import { heartbeatSchema, splitHeartbeat } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { hashToken } from '../secrets.js';
@@ -64,11 +64,7 @@ export function deviceRoutes(
     const at = deps.now();
     if (!(await deps.store.recordHeartbeat(device, heartbeat, at, nonce))) throw replayed();
     guard.accept(request);
-    const { events, jobRuns, history, ...summary } = heartbeat;
-    deps.alerts.heartbeat(device, {
-      summary: { ...summary, receivedAt: at },
-      carried: Boolean(events?.length || jobRuns?.length || history?.length),
-    });
+    deps.alerts.heartbeat(device, splitHeartbeat(heartbeat, at));
     return c.json({ ok: true, hubTime: deps.now() });
   });
 

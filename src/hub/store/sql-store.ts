@@ -1,5 +1,12 @@
 import type { CommandResult } from '../commands.js';
-import type { DeployEventRecord, Heartbeat, JobRunRecord, Metrics } from '../heartbeat.js';
+import {
+  splitHeartbeat,
+  type DeployEventRecord,
+  type Heartbeat,
+  type HeartbeatSummary,
+  type JobRunRecord,
+  type Metrics,
+} from '../heartbeat.js';
 import { RETENTION } from '../retention.js';
 import { alertMethods } from './alerts-sql.js';
 import type { Db } from './db.js';
@@ -33,13 +40,19 @@ const sampleRow = (name: string, at: number, m: Metrics) =>
  */
 async function plainHeartbeat(
   db: Db,
-  input: { name: string; summary: object; metrics?: Metrics; now: number; nonce: string },
+  input: {
+    name: string;
+    summary: HeartbeatSummary;
+    metrics?: Metrics;
+    now: number;
+    nonce: string;
+  },
 ): Promise<boolean> {
   const { name, now, metrics } = input;
   const nonceCte = 'WITH fresh AS (INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?))';
   const update = 'UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?';
   const params: unknown[] = [name, input.nonce, now];
-  params.push(now, JSON.stringify({ ...input.summary, receivedAt: now }), name);
+  params.push(now, JSON.stringify(input.summary), name);
   let sql = `${nonceCte} ${update}`;
   if (metrics && Object.keys(metrics).length > 0) {
     sql = `${nonceCte}, seen AS (${update}) ${INSERT_SAMPLE}`;
@@ -87,15 +100,15 @@ export function sqlStore(db: Db): Store {
       return (await db.run('UPDATE devices SET revoked = 1 WHERE name = ?', [name])) === 1;
     },
     recordHeartbeat: (name, heartbeat: Heartbeat, now, nonce) => {
-      const { events, jobRuns, history, ...summary } = heartbeat;
-      const plain = !events?.length && !jobRuns?.length && !history?.length;
-      if (db.dialect === 'postgres' && plain && nonce !== undefined)
+      const { events, jobRuns, history } = heartbeat;
+      const { summary, carried } = splitHeartbeat(heartbeat, now);
+      if (db.dialect === 'postgres' && !carried && nonce !== undefined)
         return plainHeartbeat(db, { name, summary, metrics: heartbeat.metrics, now, nonce });
       return db.transaction(async (tx) => {
         if (nonce !== undefined && !(await insertNonce(tx, name, nonce, now))) return false;
         await tx.run('UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?', [
           now,
-          JSON.stringify({ ...summary, receivedAt: now }),
+          JSON.stringify(summary),
           name,
         ]);
         // Queued samples are kept at the time they were taken, if that is plausible: not in

@@ -1,6 +1,12 @@
 import type { RestartMemory, Severity } from '../alerts/rules.js';
 import type { CommandResult } from '../commands.js';
-import type { DeployEventRecord, Heartbeat, JobRunRecord, Metrics } from '../heartbeat.js';
+import type {
+  DeployEventRecord,
+  Heartbeat,
+  HeartbeatSummary,
+  JobRunRecord,
+  Metrics,
+} from '../heartbeat.js';
 
 /** A device as the hub knows it. */
 export interface DeviceRecord {
@@ -11,7 +17,7 @@ export interface DeviceRecord {
   revoked: boolean;
   lastSeen?: number;
   /** The last heartbeat without its events and job runs, and when it arrived. */
-  lastHeartbeat?: Omit<Heartbeat, 'events' | 'jobRuns'> & { receivedAt: number };
+  lastHeartbeat?: HeartbeatSummary;
 }
 
 /** One point of a device's metric history. */
