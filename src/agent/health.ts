@@ -32,6 +32,7 @@ export interface GatedService {
 /** How long a service without a `health:` check has to stay up to count as healthy. */
 export const SETTLE_MS = 2000;
 const POLL_MS = 250;
+const CHECK_POLL_MS = 100;
 
 /** The services of a release the gate waits for, with their time limits. */
 export function gatedServices(spec: PiotYaml, units: Record<string, string>): GatedService[] {
@@ -67,12 +68,21 @@ export async function healthGate(
   const lastWhy = new Map<string, string>();
   for (;;) {
     for (const service of [...pending.values()]) {
-      const probe = await deps.probe(service.unit);
       let why: string | undefined;
-      if (probe.active !== 'active') why = `is ${probe.active}`;
-      else if (service.hasCheck) why = await deps.check(service.name);
-      else if (probe.restarts > baseline.get(service.unit)! || probe.activeForMs < SETTLE_MS)
-        why = 'has not stayed up yet';
+      if (service.hasCheck) {
+        // The check first: it starts no process, and until it passes, systemd's view of the
+        // unit decides nothing. Once it passes, the unit must be active too.
+        why = await deps.check(service.name);
+        if (why === undefined) {
+          const probe = await deps.probe(service.unit);
+          if (probe.active !== 'active') why = `is ${probe.active}`;
+        }
+      } else {
+        const probe = await deps.probe(service.unit);
+        if (probe.active !== 'active') why = `is ${probe.active}`;
+        else if (probe.restarts > baseline.get(service.unit)! || probe.activeForMs < SETTLE_MS)
+          why = 'has not stayed up yet';
+      }
       if (why === undefined) pending.delete(service.unit);
       else lastWhy.set(service.unit, why);
     }
@@ -84,14 +94,18 @@ export async function healthGate(
         const probe = await deps.probe(s.unit);
         const restarted = probe.restarts - baseline.get(s.unit)!;
         const tail = (await deps.logTail(s.unit)).trim();
+        // A unit that is not running says more than its failing check.
+        const why = probe.active === 'active' ? lastWhy.get(s.unit) : `is ${probe.active}`;
         reasons.push(
-          `service ${s.name} ${lastWhy.get(s.unit) ?? 'is not healthy'} after ${Math.round(s.timeoutMs / 1000)} s` +
+          `service ${s.name} ${why ?? 'is not healthy'} after ${Math.round(s.timeoutMs / 1000)} s` +
             (restarted > 0 ? ` (restarted ${restarted} times)` : '') +
             (tail ? `\n${tail.replace(/^/gm, '  | ')}` : ''),
         );
       }
       return { healthy: false, reason: reasons.join('\n') };
     }
-    await deps.sleep(POLL_MS);
+    // A check is cheap to repeat; a probe without one is a systemctl process each time.
+    const checksOnly = [...pending.values()].every((s) => s.hasCheck);
+    await deps.sleep(checksOnly ? CHECK_POLL_MS : POLL_MS);
   }
 }
