@@ -73,8 +73,6 @@ export interface AgentCycles extends CycleBus {
   /** The loop starts a cycle: it answers the requests made so far. */
   starting(): void;
   finished(record: CycleRecord): void;
-  /** True when someone asked for a cycle that has not begun yet. */
-  readonly wanted: boolean;
 }
 
 export function agentCycles(): AgentCycles {
@@ -104,9 +102,6 @@ export function agentCycles(): AgentCycles {
       running = [];
       for (const listener of listeners) listener(record);
     },
-    get wanted() {
-      return next.length > 0;
-    },
   };
 }
 
@@ -128,9 +123,15 @@ export async function runAgent(
   const runtime = options.runtime ?? RUNTIME;
   const cycles = options.cycles ?? agentCycles();
   let wake: (() => void) | undefined;
-  cycles.attach(() => wake?.());
+  // Someone asked for a cycle (SIGUSR1, the hub): it fetches at once, and one asked for
+  // while a cycle runs follows that cycle instead of waiting for the next poll.
+  let asked = false;
+  const onWake = () => {
+    asked = true;
+    wake?.();
+  };
+  cycles.attach(onWake);
   let stopping = false;
-  const onWake = () => wake?.();
   const onStop = () => {
     stopping = true;
     wake?.();
@@ -144,9 +145,11 @@ export async function runAgent(
     await withLock(runtime.lock, () => recover(deps));
     while (!stopping) {
       const record: CycleRecord = { pid: process.pid, at: new Date().toISOString() };
+      const fetch = asked;
+      asked = false;
       cycles.starting();
       try {
-        record.outcome = await withLock(runtime.lock, () => deployOnce(deps));
+        record.outcome = await withLock(runtime.lock, () => deployOnce(deps, { fetch }));
         options.out(describeOutcome(record.outcome));
       } catch (error) {
         record.error = error instanceof Error ? error.message : String(error);
@@ -158,7 +161,7 @@ export async function runAgent(
       await writeFileAtomic(runtime.cycle, `${JSON.stringify(record)}\n`).catch(() => undefined);
       cycles.finished(record);
       if (options.once || stopping) return;
-      if (cycles.wanted) continue;
+      if (asked) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.pollMs);
         wake = () => {

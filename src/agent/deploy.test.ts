@@ -297,6 +297,12 @@ describe('an idle poll', () => {
     calls.length = 0;
     expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: next });
     expect(calls.slice(0, 4)).toEqual(['branchHead', 'remoteHead', 'fetch', 'branchHead']);
+    // A cycle someone asked for fetches at once, without asking the remote first.
+    const asked = t.up.commit({ 'web.js': '3' });
+    calls.length = 0;
+    expect(await deployOnce(t.deps, { fetch: true })).toMatchObject({ commit: asked });
+    expect(calls.slice(0, 2)).toEqual(['fetch', 'branchHead']);
+    expect(calls).not.toContain('remoteHead');
   });
 });
 

@@ -79,10 +79,16 @@ export async function targetCommit(git: Git, follow: Follow): Promise<string | u
 /**
  * Fetches only when the remote moved, and returns the commit the device should run then.
  * A branch head is compared with `git ls-remote` first, so an idle poll is one small
- * request and no object transfer (and the head already read is the answer).
+ * request and no object transfer (and the head already read is the answer). A cycle
+ * someone asked for (`fetch`: `piot deploy --now`, the hub's deploy) fetches at once: a
+ * new commit is what it expects, and the comparison would only delay it.
  */
-export async function sync(git: Git, follow: Follow): Promise<string | undefined> {
-  if ('branch' in follow) {
+export async function sync(
+  git: Git,
+  follow: Follow,
+  options: { fetch?: boolean } = {},
+): Promise<string | undefined> {
+  if ('branch' in follow && !options.fetch) {
     const local = await git.branchHead(follow.branch).catch(() => undefined);
     if (local !== undefined) {
       const remote = await git.remoteHead(`refs/heads/${follow.branch}`);
@@ -478,9 +484,15 @@ export async function deployCommit(
   return { result: 'rolled-back', commit, to: from, reason: gate.reason };
 }
 
-/** One cycle: sync the mirror, then deploy what the device follows if it is new. */
-export async function deployOnce(deps: DeployDeps): Promise<DeployOutcome> {
-  const commit = await sync(deps.git, deps.follow);
+/**
+ * One cycle: sync the mirror, then deploy what the device follows if it is new. `fetch`:
+ * someone asked for this cycle, so the mirror fetches without asking the remote first.
+ */
+export async function deployOnce(
+  deps: DeployDeps,
+  options: { fetch?: boolean } = {},
+): Promise<DeployOutcome> {
+  const commit = await sync(deps.git, deps.follow, options);
   if (!commit) return { result: 'no-target' };
   return deployCommit(deps, commit);
 }
