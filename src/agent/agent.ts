@@ -1,59 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
-import { deployOnce, recover, type DeployDeps, type DeployOutcome } from './deploy.js';
-
-/** Runtime files of the agent, on tmpfs (they say nothing that must survive a boot). */
-export const RUNTIME = {
-  lock: '/run/piot/deploy.lock',
-  cycle: '/run/piot/agent.json',
-};
-
-/** The last cycle, for `piot deploy --now` and `piot status`. */
-export interface CycleRecord {
-  pid: number;
-  at: string;
-  outcome?: DeployOutcome;
-  error?: string;
-}
-
-/** Reads the last cycle record, if the agent has written one this boot. */
-export async function readCycle(path = RUNTIME.cycle): Promise<CycleRecord | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as CycleRecord;
-  } catch {
-    return undefined;
-  }
-}
-
-/** One line about a cycle's outcome. */
-export function describeOutcome(outcome: DeployOutcome): string {
-  const short = (c: string | undefined) => (c ? c.slice(0, 12) : 'nothing');
-  switch (outcome.result) {
-    case 'no-target':
-      return 'the repository has nothing this device follows (no such branch or tag)';
-    case 'up-to-date':
-      return `up to date at ${short(outcome.commit)}`;
-    case 'invalid':
-      return `commit ${short(outcome.commit)} is invalid; the running release stays`;
-    case 'bad':
-      return `commit ${short(outcome.commit)} failed before and is not retried; waiting for a new commit`;
-    case 'failed':
-      return `commit ${short(outcome.commit)} failed: ${outcome.reason.split('\n')[0]}; the running release stays`;
-    case 'rolled-back':
-      return `commit ${short(outcome.commit)} rolled back to ${short(outcome.to)}: ${outcome.reason.split('\n')[0]}`;
-    case 'deployed': {
-      const network =
-        outcome.network?.result === 'reverted'
-          ? `; network change reverted: ${outcome.network.reason ?? ''}`
-          : outcome.network?.result === 'applied'
-            ? '; network change applied'
-            : '';
-      return `deployed ${short(outcome.commit)} (${outcome.steps} steps, healthy in ${(outcome.healthyMs / 1000).toFixed(1)} s)${network}`;
-    }
-  }
-}
+import { describeOutcome, RUNTIME, type CycleRecord } from './cycle-record.js';
+import { deployOnce, recover, type DeployDeps } from './deploy.js';
 
 /**
  * Lets other parts of the agent (the hub's "deploy now") ask for a cycle and hear how it ended,

@@ -1,4 +1,5 @@
 import { main } from './main.js';
 import { createProgram } from './program.js';
+import { runCli } from './run.js';
 
-await main(createProgram);
+await main((argv, ctx) => runCli(argv, ctx, createProgram));

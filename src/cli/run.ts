@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
-import { ExitCode, UserError } from '../errors.js';
-import { colors, type CliContext } from './context.js';
+import type { CliContext } from './context.js';
+import { reportFailure } from './failure.js';
 import type { Command } from 'commander';
 
 /** Runs the CLI on argv (without node and script); resolves to the exit code. */
@@ -10,7 +10,6 @@ export async function runCli(
   createProgram: (ctx: CliContext) => Command,
 ): Promise<number> {
   const program = createProgram(ctx);
-  const c = colors(ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -22,14 +21,6 @@ export async function runCli(
       if (error.code === 'commander.executeSubCommandAsync') return error.exitCode;
       return 2;
     }
-    if (error instanceof ExitCode) return error.code;
-    if (error instanceof UserError) {
-      ctx.err(`${c.red('error:')} ${error.message}\n`);
-      if (error.hint) ctx.err(`${c.dim('hint:')} ${error.hint}\n`);
-      return error.exitCode;
-    }
-    ctx.err(`${c.red('internal error')} (a bug in PioT, please report it):\n`);
-    ctx.err(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    return 1;
+    return reportFailure(ctx, error);
   }
 }

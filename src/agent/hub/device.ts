@@ -6,7 +6,7 @@ import { run } from '../../sys/process.js';
 import { createSystemd } from '../../sys/systemd.js';
 import { VERSION } from '../../version.js';
 import type { CycleBus } from '../agent.js';
-import { describeOutcome } from '../agent.js';
+import { describeOutcome } from '../cycle-record.js';
 import type { HostLooks } from '../collectors/shared.js';
 import { describeRun, JOBS_DIR, readRuns, runJobNow } from '../jobs.js';
 import { releaseConfigOnDisk } from '../release.js';

@@ -1,45 +1,10 @@
 import type { Command } from 'commander';
-import { describeOutcome, readCycle, RUNTIME } from '../../agent/agent.js';
-import { deployOnce, rollback, type DeployOutcome } from '../../agent/deploy.js';
-import { ExitCode } from '../../errors.js';
+import { describeOutcome, RUNTIME, triggerAgent } from '../../agent/cycle-record.js';
+import { deployOnce, rollback } from '../../agent/deploy.js';
 import { withLock } from '../../sys/lock.js';
 import type { CliContext } from '../context.js';
+import { reportDeploy } from '../quick-deploy.js';
 import { addDeviceOptions, deviceDeps, type DeviceOptions } from '../device-options.js';
-
-const WAIT_MS = 15 * 60_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Asks the running agent for a cycle now and waits for its outcome; undefined if none runs. */
-async function triggerAgent(): Promise<DeployOutcome | undefined> {
-  const before = await readCycle();
-  if (!before || !alive(before.pid)) return undefined;
-  const asked = Date.now();
-  process.kill(before.pid, 'SIGUSR1');
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const cycle = await readCycle();
-    if (cycle && Date.parse(cycle.at) >= asked - 1000 && cycle.at !== before.at) {
-      if (cycle.outcome) return cycle.outcome;
-      throw new Error(`the agent's cycle failed: ${cycle.error ?? 'unknown error'}`);
-    }
-    if (Date.now() - asked > WAIT_MS || !alive(before.pid))
-      throw new Error('the agent did not finish a cycle; see journalctl -u piot-agent');
-  }
-}
-
-function report(ctx: CliContext, outcome: DeployOutcome, json: boolean | undefined): void {
-  ctx.out(json ? `${JSON.stringify(outcome, null, 2)}\n` : `${describeOutcome(outcome)}\n`);
-  if (['invalid', 'bad', 'failed', 'rolled-back', 'no-target'].includes(outcome.result))
-    throw new ExitCode(1);
-}
 
 export function registerDeploy(program: Command, ctx: CliContext): void {
   addDeviceOptions(
@@ -62,9 +27,9 @@ Examples:
     .action(async (options: DeviceOptions & { json?: boolean }) => {
       const log = (message: string) => ctx.err(`${message}\n`);
       const viaAgent = options.root === '/' ? await triggerAgent() : undefined;
-      if (viaAgent) return report(ctx, viaAgent, options.json);
+      if (viaAgent) return reportDeploy(ctx, viaAgent, options.json);
       const { deps } = await deviceDeps(options, log);
-      report(ctx, await withLock(RUNTIME.lock, () => deployOnce(deps)), options.json);
+      reportDeploy(ctx, await withLock(RUNTIME.lock, () => deployOnce(deps)), options.json);
     });
 
   addDeviceOptions(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeOutcome, readCycle } from '../../agent/agent.js';
+import { describeOutcome, readCycle } from '../../agent/cycle-record.js';
 import { loadState } from '../../agent/state.js';
 import { createSystemd } from '../../sys/systemd.js';
 import { colors, deployKindColor, type CliContext } from '../context.js';
