@@ -32,6 +32,12 @@ describe('agent bundle', () => {
     ).toThrow();
   });
 
+  it('is Latin-1 text, which V8 keeps at one byte a character', () => {
+    const text = readFileSync(bundle, 'utf8');
+    const wide = [...new Set([...text].filter((c) => c.codePointAt(0)! > 0xff))];
+    expect(wide).toEqual([]);
+  });
+
   it('runs and validates a file', () => {
     const result = spawnSync(process.execPath, [bundle, 'validate', 'examples/sensor'], {
       cwd: root,

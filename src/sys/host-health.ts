@@ -62,8 +62,10 @@ export function parseSystemctlShow(output: string): ServiceStatus[] {
 export function parseFailedUnits(output: string): string[] {
   const units: string[] = [];
   for (const line of output.split('\n')) {
-    // Without a terminal some systemd versions still print the "●" status bullet.
-    const name = line.replace(/^\s*[●*×]?\s*/, '').split(/\s+/)[0];
+    // Without a terminal some systemd versions still print the "●" (or "×") status bullet.
+    // Escaped: one character above U+00FF makes V8 keep the agent's whole source at two
+    // bytes a character.
+    const name = line.replace(/^\s*[\u25cf*\u00d7]?\s*/, '').split(/\s+/)[0];
     if (name) units.push(name);
   }
   return units.sort();
