@@ -1,6 +1,5 @@
 import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { armor, Decrypter } from 'age-encryption';
 import { UserError } from '../errors.js';
 import { formatProblem } from '../spec/problem.js';
 import type { JobSpec, PiotYaml, ServiceSpec } from '../spec/schema.js';
@@ -122,6 +121,9 @@ export async function decryptSecrets(
           `run \`piot secrets rekey ${name}\` or \`piot secrets set ${name} --devices …\` and commit`,
       );
     }
+    // Loaded on first use: age and its curves cost the agent about 7 MiB of memory, and
+    // most apps have no secrets.
+    const { armor, Decrypter } = await import('age-encryption');
     const decrypter = new Decrypter();
     decrypter.addIdentity(device.ageKey);
     let value: string;

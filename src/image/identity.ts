@@ -1,5 +1,4 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { generateIdentity, identityToRecipient } from 'age-encryption';
 
 /** A device's keys: private halves go to the device only, public halves to .piot/fleet.yaml. */
 export interface DeviceIdentity {
@@ -27,6 +26,8 @@ export async function deviceIdentity(existing?: {
   ageKey?: string;
   signingKey?: string;
 }): Promise<DeviceIdentity> {
+  // Loaded here, not at the top: the agent shares this module for signingPublicKey alone.
+  const { generateIdentity, identityToRecipient } = await import('age-encryption');
   const ageKey = existing?.ageKey?.trim().startsWith('AGE-SECRET-KEY-1')
     ? existing.ageKey.trim()
     : await generateIdentity();
