@@ -1,53 +1,16 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelArch, parseConfigTxt, readBootFiles } from '../src/vm/boot-files.js';
+import { fakeKernel, makeBootDisk } from './support/boot-disk.js';
 
 const root = join(import.meta.dirname, '..');
 
-/** A fake x86 kernel: only the bzImage header magic matters to PioT. */
-function fakeKernel(): Buffer {
-  const kernel = Buffer.alloc(4096);
-  kernel.write('MZ', 0, 'latin1');
-  kernel.write('HdrS', 0x202, 'latin1');
-  return kernel;
-}
-
-/** A small MBR disk with a FAT boot partition holding the given files (built without mounting). */
-function makeImage(files: Record<string, string | Buffer>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'piot-bootfs-'));
-  const fat = join(dir, 'boot.fat');
-  const disk = join(dir, 'disk.img');
-  execFileSync('/usr/sbin/mkfs.vfat', ['-C', '-n', 'bootfs', fat, String(16 * 1024)], {
-    stdio: 'ignore',
-  });
-  for (const [name, content] of Object.entries(files)) {
-    const local = join(dir, name);
-    writeFileSync(local, content);
-    execFileSync('mcopy', ['-i', fat, local, `::${name}`], {
-      env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
-    });
-  }
-  execFileSync('truncate', ['-s', '24M', disk]);
-  execFileSync('/usr/sbin/sfdisk', ['--quiet', disk], {
-    input: 'label: dos\nstart=2048, size=32768, type=c\n',
-  });
-  execFileSync('dd', [
-    `if=${fat}`,
-    `of=${disk}`,
-    'bs=512',
-    'seek=2048',
-    'conv=notrunc',
-    'status=none',
-  ]);
-  return disk;
-}
-
 describe('boot files', () => {
   it('reads kernel, initramfs and cmdline.txt from the FAT partition, honouring config.txt', async () => {
-    const disk = makeImage({
+    const disk = makeBootDisk({
       'config.txt':
         '[pi4]\nkernel=other.img\n[all]\nkernel=mykernel\ninitramfs myinitrd followkernel\n',
       mykernel: fakeKernel(),
@@ -63,7 +26,7 @@ describe('boot files', () => {
   });
 
   it('names what is missing', async () => {
-    await expect(readBootFiles(makeImage({ 'cmdline.txt': 'x' }))).rejects.toThrow(
+    await expect(readBootFiles(makeBootDisk({ 'cmdline.txt': 'x' }))).rejects.toThrow(
       /no kernel on the boot partition/,
     );
     const notADisk = join(mkdtempSync(join(tmpdir(), 'piot-')), 'x.img');
@@ -86,7 +49,7 @@ describe('boot files', () => {
   });
 
   it('piot vm says how to install QEMU when it is missing', () => {
-    const disk = makeImage({ vmlinuz: fakeKernel(), 'cmdline.txt': 'console=ttyS0' });
+    const disk = makeBootDisk({ vmlinuz: fakeKernel(), 'cmdline.txt': 'console=ttyS0' });
     // A PATH with node and nothing else.
     const bin = mkdtempSync(join(tmpdir(), 'piot-path-'));
     symlinkSync(process.execPath, join(bin, 'node'));

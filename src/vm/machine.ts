@@ -40,10 +40,19 @@ export interface VmOptions {
   tryKvm?: boolean;
   /** Seconds to wait for a first console line under KVM before falling back to TCG. */
   kvmProbeSeconds?: number;
+  /** Seconds QEMU may stay up after the guest's reset before it is ended (default 20). */
+  resetGraceSeconds?: number;
   log?: (message: string) => void;
 }
 
 const CONSOLE_TAIL_BYTES = 16 * 1024;
+
+/** Console lines of a reboot under way (systemd's come earlier than the kernel's last one). */
+const REBOOTING =
+  /reboot: Restarting system|systemd-shutdown\[\d+\]: Rebooting|Reached target reboot\.target/;
+/** The last lines before the guest resets: file systems are synced and read-only by then. */
+const RESETTING =
+  /reboot: Restarting system|reboot: machine restart|systemd-shutdown\[\d+\]: Rebooting\./;
 
 /** A Raspberry Pi OS–shaped image running under QEMU, with its console, SSH and power switch. */
 export class VirtualPi {
@@ -55,6 +64,8 @@ export class VirtualPi {
   private expectingExit = false;
   private stopped = false;
   private restarting: Promise<void> | undefined;
+  /** Why booting again after a guest reboot failed, if it did. */
+  private restartError: Error | undefined;
   private readonly disk: string;
   private readonly sshTarget: SshTarget | undefined;
 
@@ -119,6 +130,7 @@ export class VirtualPi {
 
   private async boot(accel: 'auto' | 'tcg' | 'kvm'): Promise<void> {
     const log = this.options.log ?? (() => undefined);
+    this.restartError = undefined;
     const files = await readBootFiles(this.disk);
     const bootDir = join(this.workDir, 'boot');
     await mkdir(bootDir, { recursive: true });
@@ -198,33 +210,60 @@ export class VirtualPi {
         `${binary} exited at once (code ${early.code}): ${stderr.trim() || 'no message'}`,
       );
     }
+    void this.watchReset(qemu);
+  }
+
+  /**
+   * With -no-reboot QEMU ends when the guest resets. Should it stay up after the guest's
+   * last reboot line, end it, so that the reboot goes on as a Pi's would.
+   */
+  private async watchReset(qemu: Background): Promise<void> {
+    const graceMs = (this.options.resetGraceSeconds ?? 20) * 1000;
+    let seen: number | undefined;
+    while (this.qemu === qemu && this.running && !this.stopped) {
+      await delay(1000);
+      if (this.qemu !== qemu || this.expectingExit) return;
+      if (seen === undefined) {
+        if (RESETTING.test(await this.consoleTail(4096).catch(() => ''))) seen = Date.now();
+      } else if (Date.now() - seen > graceMs) {
+        (this.options.log ?? (() => undefined))(
+          `QEMU still runs ${graceMs / 1000} s after the guest reset; ending it` +
+            (this.accel === 'kvm' ? ' and booting again under TCG' : ''),
+        );
+        // A KVM guest that cannot reset is not one to trust with the next boot either.
+        this.accel = 'tcg';
+        qemu.kill('SIGKILL');
+        return;
+      }
+    }
   }
 
   /** A guest reboot ends QEMU (-no-reboot); boot again reading the boot partition, as a Pi does. */
   private onExit(qemu: Background, plan: QemuPlan, binary: string): void {
     if (this.expectingExit || this.stopped || this.qemu !== qemu) return;
+    const log = this.options.log ?? (() => undefined);
     this.restarting = (async () => {
-      const tail = await this.consoleTail();
       // The kernel's last line can be lost: newer kernels (trixie's 6.12) print to the serial
       // console from a thread that a reset may not wait for. systemd's lines come earlier.
-      if (
-        /reboot: Restarting system|systemd-shutdown\[\d+\]: Rebooting|Reached target reboot\.target/.test(
-          tail,
-        )
-      ) {
-        (this.options.log ?? (() => undefined))(
-          'guest rebooted; booting again from the boot partition',
-        );
+      if (!REBOOTING.test(await this.consoleTail())) {
+        this.qemu = undefined;
+        return;
+      }
+      log('guest rebooted; booting again from the boot partition');
+      try {
         const files = await readBootFiles(this.disk);
         const paths = await writeBootFiles(files, join(this.workDir, 'boot'));
         await this.launch(binary, {
           ...plan,
+          accel: this.accel,
           kernel: paths.kernel,
           initrd: paths.initrd,
           cmdline: files.cmdline,
         });
-      } else {
+      } catch (error) {
         this.qemu = undefined;
+        this.restartError = error as Error;
+        log(`booting again after the reboot failed: ${(error as Error).message}`);
       }
     })();
   }
@@ -279,8 +318,13 @@ export class VirtualPi {
 
   private async failure(message: string): Promise<Error> {
     const tail = (await this.consoleTail(4096)).split('\n').slice(-25).join('\n');
+    const state = this.restartError
+      ? `booting again after the guest's reboot failed: ${this.restartError.message}`
+      : this.running
+        ? 'QEMU is running'
+        : `QEMU has ended (${this.qemu?.child.exitCode ?? this.qemu?.child.signalCode ?? 'gone'})`;
     return new Error(
-      `${message}\n--- last console lines ---\n${tail}\n--- (full log: ${this.consoleLog})`,
+      `${message} (${state})\n--- last console lines ---\n${tail}\n--- (full log: ${this.consoleLog})`,
     );
   }
 
@@ -304,6 +348,7 @@ export class VirtualPi {
   async waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await condition().catch(() => false))) {
+      if (this.restartError) throw await this.failure(`${what}: the machine did not boot again`);
       if (Date.now() > deadline)
         throw await this.failure(`${what}: not true after ${timeoutMs / 1000} s`);
       await delay(1000);
@@ -381,6 +426,7 @@ export class VirtualPi {
       await delay(250);
     }
     await this.restarting;
+    if (this.restartError) throw await this.failure('the guest did not boot again');
   }
 
   private async kill(): Promise<void> {

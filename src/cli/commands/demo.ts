@@ -146,6 +146,7 @@ Examples:
           accel: 'auto',
           sshKey: key,
           sshUser: 'pi',
+          log: (message) => ctx.out(`      · ${message}\n`),
           guestForwards: [
             ...host.guestForwards,
             {
