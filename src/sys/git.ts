@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { syncDir } from './fs.js';
+import { lsRemoteHttp } from './git-http.js';
 import { explainSshFailure, sshEnv, type GitSsh } from './git-ssh.js';
 import { run, type RunResult } from './process.js';
 
@@ -21,6 +22,18 @@ export class GitError extends Error {
 /** Objects and refs reach the disk before git says it is done (a Pi loses power). */
 const DURABLE = ['-c', 'core.fsync=all', '-c', 'core.fsyncMethod=fsync'];
 const FETCH = [...DURABLE, 'fetch', '--quiet', '--prune', '--prune-tags', 'origin'];
+/** With one of these set, git (through curl) goes through a proxy this process would not. */
+const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'all_proxy'];
+/** Errors of the network rather than of the remote. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+]);
 
 /** When this boot began, from /proc/uptime (0 where there is none). */
 async function bootTimeMs(): Promise<number> {
@@ -86,7 +99,12 @@ export function createGit(options: {
   env?: NodeJS.ProcessEnv;
   ssh?: GitSsh;
 }): Git {
-  const env = { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...options.env,
+    GIT_TERMINAL_PROMPT: '0',
+    LC_ALL: 'C',
+  };
   // Worked out for each connection: known_hosts gets its first key from the first one.
   const remoteEnv = async () => (options.ssh ? { ...env, ...(await sshEnv(options.ssh)) } : env);
   const failure = (args: string[], result: RunResult) =>
@@ -108,8 +126,14 @@ export function createGit(options: {
     });
     return result;
   };
-  // An idle poll then spawns only ls-remote: each spawn is dear on a Pi.
+  // An idle poll then spawns only ls-remote (none for an HTTP remote): each spawn is dear on a Pi.
   const heads = new Map<string, string | undefined>();
+  // A plain HTTP(S) remote is asked in this process. Git answers for the rest, and from the
+  // first time it answers where this process could not (a proxy, a CA only git trusts…) on.
+  let askInProcess =
+    !options.ssh &&
+    /^https?:\/\//i.test(options.url) &&
+    !PROXY_VARIABLES.some((name) => env[name] || env[name.toUpperCase()]);
   const fetchMirror = async () => {
     const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
       env,
@@ -148,7 +172,18 @@ export function createGit(options: {
       }
     },
     async remoteHead(ref) {
+      let failedInProcess = false;
+      if (askInProcess) {
+        try {
+          return await lsRemoteHttp(options.url, ref, { timeoutMs: 20_000 });
+        } catch (error) {
+          // git asks again, and says what is wrong if anything is. Where the network
+          // failed, it fails git too: this process asks again at the next poll.
+          failedInProcess = !NETWORK_ERRORS.has((error as NodeJS.ErrnoException).code ?? '');
+        }
+      }
       const result = await git(['ls-remote', 'origin', ref], { remote: true });
+      if (failedInProcess) askInProcess = false;
       return /^([0-9a-f]{40,64})\t/m.exec(result.stdout)?.[1];
     },
     async branchHead(branch) {

@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upstream } from '../../test/support/upstream.js';
+import { gitHttpHandler } from '../vm/git-server.js';
+import { createGit } from './git.js';
+import { advertisedRefs, lsRemoteHttp, pktLines } from './git-http.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const up = upstream();
+const main = up.commit({ 'a.txt': '1' }, 'one');
+up.git('branch', 'main-old');
+up.git('tag', 'v1');
+const root = mkdtempSync(join(tmpdir(), 'piot-git-http-'));
+execFileSync('git', ['clone', '-q', '--bare', up.dir, join(root, 'app.git')]);
+
+const seen: { method: string; path: string; agent: string; protocol: string }[] = [];
+const git = gitHttpHandler(root);
+const servers: Server[] = [];
+
+/** A server on loopback that records each request and hands it to `handler`. */
+async function serve(handler: Handler): Promise<string> {
+  const server = createServer((req, res) => {
+    seen.push({
+      method: req.method ?? '',
+      path: (req.url ?? '').split('?')[0]!,
+      agent: req.headers['user-agent'] ?? '',
+      protocol: String(req.headers['git-protocol'] ?? ''),
+    });
+    handler(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+let v2: string;
+beforeAll(async () => {
+  v2 = await serve(git);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+describe('ls-remote over smart HTTP in this process', () => {
+  it('asks a protocol v2 server for the one ref (ls-refs), telling it from its prefix twins', async () => {
+    seen.length = 0;
+    expect(await lsRemoteHttp(`${v2}/app.git`, 'refs/heads/main')).toBe(main);
+    expect(await lsRemoteHttp(`${v2}/app.git/`, 'refs/heads/nope')).toBeUndefined();
+    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /app.git/info/refs',
+      'POST /app.git/git-upload-pack',
+      'GET /app.git/info/refs',
+      'POST /app.git/git-upload-pack',
+    ]);
+  });
+
+  it('reads the ref from the advertisement of a server that speaks only v0', async () => {
+    const v0 = await serve((req, res) => {
+      delete req.headers['git-protocol'];
+      git(req, res);
+    });
+    seen.length = 0;
+    expect(await lsRemoteHttp(`${v0}/app.git`, 'refs/heads/main')).toBe(main);
+    expect(await lsRemoteHttp(`${v0}/app.git`, 'refs/tags/v1')).toBe(main);
+    expect(await lsRemoteHttp(`${v0}/app.git`, 'refs/heads/nope')).toBeUndefined();
+    expect(seen.every((r) => r.method === 'GET')).toBe(true);
+  });
+
+  it('sends the credentials of the URL as basic auth, and not as part of the URL', async () => {
+    const guarded = await serve((req, res) => {
+      if (req.headers.authorization !== `Basic ${Buffer.from('pi:s3cr@t').toString('base64')}`)
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="git"' }).end();
+      else git(req, res);
+    });
+    const withCredentials = guarded.replace('http://', 'http://pi:s3cr%40t@');
+    expect(await lsRemoteHttp(`${withCredentials}/app.git`, 'refs/heads/main')).toBe(main);
+    await expect(lsRemoteHttp(`${guarded}/app.git`, 'refs/heads/main')).rejects.toThrow(
+      /GET http:\/\/127\.0\.0\.1:\d+\/app\.git\/info\/refs\?service=git-upload-pack: HTTP 401/,
+    );
+  });
+
+  it('refuses what is not a smart git server, naming the URL', async () => {
+    const web = await serve((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<p>hi'),
+    );
+    await expect(lsRemoteHttp(`${web}/app.git`, 'refs/heads/main')).rejects.toThrow(
+      /\/app\.git\/info\/refs\?service=git-upload-pack: HTTP 200 text\/html/,
+    );
+    await expect(
+      lsRemoteHttp('ssh://git@example.invalid/app.git', 'refs/heads/main'),
+    ).rejects.toThrow(/not an HTTP remote: ssh:/);
+  });
+
+  it('splits pkt-lines and refuses broken ones', () => {
+    const line = `${main} refs/heads/main\0side-band-64k\n`;
+    const lines = pktLines(
+      Buffer.from(`${(line.length + 4).toString(16).padStart(4, '0')}${line}0000`),
+    );
+    expect(lines).toEqual([
+      { text: `${main} refs/heads/main\0side-band-64k\n` },
+      { text: undefined },
+    ]);
+    expect(advertisedRefs(lines)).toEqual(new Map([['refs/heads/main', main]]));
+    expect(() => pktLines(Buffer.from('00zzhello'))).toThrow(/not a pkt-line at byte 0/);
+    expect(() => pktLines(Buffer.from('0040short'))).toThrow(/runs past the end at byte 0/);
+    expect(() => advertisedRefs(pktLines(Buffer.from('000ahello\n')))).toThrow(
+      /unexpected ref advertisement/,
+    );
+  });
+});
+
+describe('the mirror asks an HTTP remote for its head', () => {
+  it('in this process, without git', async () => {
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'app.git');
+    const remote = createGit({ url: `${v2}/app.git`, mirror });
+    seen.length = 0;
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    expect(seen.map((r) => r.agent)).toEqual(['git/piot', 'git/piot']);
+  });
+
+  it('through git from the first time git answered where this process could not', async () => {
+    // A host that serves only clients it knows (here: git itself, by its agent string).
+    const picky = await serve((req, res) => {
+      if (!/^git\/\d/.test(req.headers['user-agent'] ?? '')) res.writeHead(403).end();
+      else git(req, res);
+    });
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'app.git');
+    const remote = createGit({ url: `${picky}/app.git`, mirror });
+    await remote.fetch();
+    seen.length = 0;
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    const agents = seen.filter((r) => r.path.endsWith('/info/refs')).map((r) => r.agent);
+    expect(agents[0]).toBe('git/piot');
+    expect(agents.slice(1).every((a) => /^git\/\d/.test(a))).toBe(true);
+    expect(agents.filter((a) => a === 'git/piot')).toHaveLength(1);
+  });
+
+  it('in this process again after a failure of the network', async () => {
+    let cut = true;
+    const flaky = await serve((req, res) => {
+      if (cut && req.headers['user-agent'] === 'git/piot') {
+        cut = false;
+        req.socket.destroy();
+      } else git(req, res);
+    });
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'app.git');
+    const remote = createGit({ url: `${flaky}/app.git`, mirror });
+    await remote.fetch();
+    seen.length = 0;
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    const agents = seen.filter((r) => r.path.endsWith('/info/refs')).map((r) => r.agent);
+    expect(agents).toEqual(['git/piot', expect.stringMatching(/^git\/\d/), 'git/piot']);
+  });
+});
