@@ -20,7 +20,8 @@ it('the README demo command runs PioT end to end non-interactively: configured i
     /\[3\/11\] serve the app repository and a hub on 127\.0\.0\.1\n\s+✔ http:\/\/127\.0\.0\.1:\d+\/sensor\.git[^\n]*\n\s+✔ hub http:\/\/127\.0\.0\.1:\d+ \(SQLite/,
     /\[4\/11\] configure a copy of the image as device "demo-pi"[^\n]*\n\s+✔ \/.*demo-pi\.img: name, user pi/,
     /\[5\/11\] encrypt the app's secret API_TOKEN for the device \(piot secrets set\)\n\s+✔ \.piot\/secrets\/API_TOKEN\.yaml readable by demo-pi \(and operator demo\); pushed [0-9a-f]{12}/,
-    /\[6\/11\] first boot: PioT sets the Pi up and reboots\n\s+✔ first boot: 9 steps, rebooted; SSH as pi@demo-pi after \d+ s/,
+    // What the machine did (its reboot) may come as "·" lines before the stage's result.
+    /\[6\/11\] first boot: PioT sets the Pi up and reboots\n(?:\s+· [^\n]*\n)*\s+✔ first boot: 9 steps, rebooted; SSH as pi@demo-pi after \d+ s/,
     /\[7\/11\] bootstrap[^\n]*\n\s+✔ demo-pi bootstrapped \d+ s after power on/,
     /\[8\/11\] deploy[^\n]*\n\s+✔ app sensor running \d+ s after power on/,
     /\[9\/11\] the app answers on the Pi\n\s+✔ curl 127\.0\.0\.1:8080\/health → \{"ok":true,"readings":\d+\}/,
