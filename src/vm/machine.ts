@@ -324,7 +324,7 @@ export class VirtualPi {
         ? 'QEMU is running'
         : `QEMU has ended (${this.qemu?.child.exitCode ?? this.qemu?.child.signalCode ?? 'gone'})`;
     return new Error(
-      `${message} (${state})\n--- last console lines ---\n${tail}\n--- (full log: ${this.consoleLog})`,
+      `${message}\n--- last console lines ---\n${tail}\n--- (${state}; full log: ${this.consoleLog})`,
     );
   }
 
