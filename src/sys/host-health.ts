@@ -1,4 +1,5 @@
-import { access, statfs } from 'node:fs/promises';
+import { access, readdir, readFile, readlink, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { run } from './process.js';
 
 /** One systemd unit's state and resource use; a value systemd does not track is absent. */
@@ -9,6 +10,8 @@ export interface ServiceStatus {
   restarts?: number;
   memoryBytes?: number;
   cpuSeconds?: number;
+  /** The unit's cgroup below the cgroup root (e.g. `/system.slice/x.service`), while it has one. */
+  controlGroup?: string;
 }
 
 /** systemd as the health collectors see it; undefined answers mean "no systemd here". */
@@ -26,6 +29,7 @@ const SHOW_PROPERTIES = [
   'NRestarts',
   'MemoryCurrent',
   'CPUUsageNSec',
+  'ControlGroup',
 ];
 // systemd prints an unset accounting value as "[not set]" or, before v247 or so, as UINT64_MAX.
 const UNSET = new Set(['', '[not set]', '18446744073709551615']);
@@ -53,6 +57,7 @@ export function parseSystemctlShow(output: string): ServiceStatus[] {
       restarts: count(props.get('NRestarts')),
       memoryBytes: count(props.get('MemoryCurrent')),
       cpuSeconds: cpuNs === undefined ? undefined : cpuNs / 1e9,
+      controlGroup: props.get('ControlGroup') || undefined,
     });
   }
   return units.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
@@ -90,19 +95,115 @@ async function systemctl(args: string[]): Promise<string> {
   return result.stdout;
 }
 
-/** systemd on this machine for the health collectors; undefined answers when it is not running. */
-export function createUnitHealth(runDir = '/run'): UnitHealth {
+/** A systemctl unit pattern (fnmatch: `*`, `?`, `[…]`) as a regular expression. */
+export function unitPattern(pattern: string): RegExp {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    const close = c === '[' ? pattern.indexOf(']', i + 2) : -1;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (close > 0) {
+      const set = pattern.slice(i + 1, close);
+      source += `[${set.startsWith('!') ? `^${set.slice(1)}` : set}]`;
+      i = close;
+    } else source += c.replace(/[\\^$.|+(){}[\]]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+// How long a services answer is reused while nothing it depends on changed (see below).
+const SERVICES_MAX_AGE_MS = 120_000;
+
+export interface UnitHealthOptions {
+  /** Where systemd keeps its runtime state (`/run`). */
+  runDir?: string;
+  /** Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`). */
+  cgroupRoot?: string;
+  /** Runs systemctl with these arguments and gives its output. */
+  systemctl?: (args: string[]) => Promise<string>;
+  now?: () => number;
+}
+
+/**
+ * systemd on this machine for the health collectors; undefined answers when it is not running.
+ *
+ * Asking systemd means spawning systemctl, the dearest part of a collection on a Pi. So a
+ * services answer is reused while nothing it depends on changed, up to 2 minutes: the units
+ * that have an invocation (systemd's `/run/systemd/units/invocation:UNIT`, new at each start)
+ * and whether each unit's cgroup has processes (a service that exits or is killed empties it).
+ * Memory and CPU are read from each unit's cgroup meanwhile, the files systemd reads itself.
+ */
+export function createUnitHealth(options: UnitHealthOptions = {}): UnitHealth {
+  const runDir = options.runDir ?? '/run';
+  const cgroupRoot = options.cgroupRoot ?? '/sys/fs/cgroup';
+  const ask = options.systemctl ?? systemctl;
+  const now = options.now ?? Date.now;
+  const kept = new Map<string, { at: number; mark: string; services: ServiceStatus[] }>();
+
+  const read = (path: string) => readFile(path, 'utf8').catch(() => undefined);
+  /** What a services answer depends on, as one string; undefined if it cannot be told. */
+  const markOf = async (pattern: string, known: ServiceStatus[]) => {
+    let names: string[];
+    try {
+      names = await readdir(join(runDir, 'systemd/units'));
+    } catch {
+      return undefined;
+    }
+    const matches = unitPattern(pattern);
+    const invocations = await Promise.all(
+      names
+        .filter((n) => n.startsWith('invocation:') && matches.test(n.slice(11)))
+        .sort()
+        .map(
+          async (n) => `${n}=${await readlink(join(runDir, 'systemd/units', n)).catch(() => '')}`,
+        ),
+    );
+    const populated = await Promise.all(
+      known.map(async (s) =>
+        s.controlGroup
+          ? `${s.unit}:${/^populated (\d)/m.exec((await read(join(cgroupRoot, s.controlGroup, 'cgroup.events'))) ?? '')?.[1] ?? '-'}`
+          : '',
+      ),
+    );
+    return [...invocations, ...populated].join('\n');
+  };
+  /** The kept answer with each unit's memory and CPU read again from its cgroup. */
+  const refreshed = (services: ServiceStatus[]) =>
+    Promise.all(
+      services.map(async (s) => {
+        if (!s.controlGroup) return s;
+        const dir = join(cgroupRoot, s.controlGroup);
+        const [memory, cpu] = await Promise.all([
+          read(join(dir, 'memory.current')),
+          read(join(dir, 'cpu.stat')),
+        ]);
+        const usec = cpu === undefined ? undefined : /^usage_usec (\d+)/m.exec(cpu)?.[1];
+        return {
+          ...s,
+          memoryBytes: /^\d+$/.test(memory?.trim() ?? '') ? Number(memory) : s.memoryBytes,
+          cpuSeconds: usec === undefined ? s.cpuSeconds : Number(usec) / 1e6,
+        };
+      }),
+    );
+
   return {
     async services(pattern) {
       if (!(await systemdBooted(runDir))) return undefined;
+      const last = kept.get(pattern);
+      const mark = await markOf(pattern, last?.services ?? []);
+      if (last && mark !== undefined && mark === last.mark && now() - last.at < SERVICES_MAX_AGE_MS)
+        return refreshed(last.services);
       const property = `--property=${SHOW_PROPERTIES.join(',')}`;
-      return parseSystemctlShow(await systemctl(['show', property, '--', pattern]));
+      const services = parseSystemctlShow(await ask(['show', property, '--', pattern]));
+      // The mark taken before asking: a change meanwhile shows at the next call. (It covers
+      // the units known before; a new set of units differs from it, and is asked for again.)
+      if (mark !== undefined) kept.set(pattern, { at: now(), mark, services });
+      return services;
     },
     async failedUnits() {
       if (!(await systemdBooted(runDir))) return undefined;
-      return parseFailedUnits(
-        await systemctl(['list-units', '--failed', '--plain', '--no-legend']),
-      );
+      return parseFailedUnits(await ask(['list-units', '--failed', '--plain', '--no-legend']));
     },
   };
 }
