@@ -64,12 +64,14 @@ export function parseProcStat(text: string): Sample[] {
   return samples;
 }
 
-async function frequencies(ctx: CollectorContext): Promise<Sample[]> {
+function frequencies(ctx: CollectorContext): Sample[] {
   const dir = join(ctx.sys, 'devices/system/cpu');
   const samples: Sample[] = [];
-  for (const name of await listDir(dir, /^cpu\d+$/)) {
+  for (const name of listDir(dir, /^cpu\d+$/)) {
+    // Most VMs have no cpufreq: one look at the CPU's directory, not a failed read per file.
+    if (listDir(join(dir, name), /^cpufreq$/).length === 0) continue;
     for (const [file, metric, help] of FREQ_FILES) {
-      const khz = await readNumber(join(dir, name, 'cpufreq', file));
+      const khz = readNumber(join(dir, name, 'cpufreq', file));
       if (khz !== undefined) samples.push(gauge(metric, help)(khz * 1000, { cpu: name.slice(3) }));
     }
   }
@@ -79,8 +81,8 @@ async function frequencies(ctx: CollectorContext): Promise<Sample[]> {
 /** CPU time per CPU and mode (/proc/stat) and cpufreq frequencies (none in most VMs). */
 export const cpu: Collector = {
   name: 'cpu',
-  async collect(ctx) {
-    const stat = await readOptional(join(ctx.proc, 'stat'));
-    return [...(stat === undefined ? [] : parseProcStat(stat)), ...(await frequencies(ctx))];
+  collect(ctx) {
+    const stat = readOptional(join(ctx.proc, 'stat'));
+    return [...(stat === undefined ? [] : parseProcStat(stat)), ...frequencies(ctx)];
   },
 };

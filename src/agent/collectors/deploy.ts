@@ -22,8 +22,8 @@ const lastInfo = gauge(
 );
 
 // Read only: loadState would move a damaged file aside, which is the agent's call, not a scrape's.
-async function readState(path: string): Promise<AgentState> {
-  const text = await readOptional(path);
+function readState(path: string): AgentState {
+  const text = readOptional(path);
   if (text === undefined) return emptyState();
   const parsed = agentStateSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new Error(`${path} is not a valid state file`);
@@ -33,8 +33,8 @@ async function readState(path: string): Promise<AgentState> {
 /** The running release, bad commits and the last deploy's outcome from the agent's state file. */
 export const deploy: Collector = {
   name: 'deploy',
-  async collect(ctx) {
-    const state = await readState(ctx.stateFile);
+  collect(ctx) {
+    const state = readState(ctx.stateFile);
     const app = state.app ?? '';
     const samples: Sample[] = [
       badCommits(state.badCommits.length, { app }),

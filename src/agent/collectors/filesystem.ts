@@ -98,8 +98,7 @@ export const filesystem: Collector = {
   name: 'filesystem',
   async collect(ctx) {
     const text =
-      (await readOptional(join(ctx.proc, 'self/mounts'))) ??
-      (await readOptional(join(ctx.proc, 'mounts')));
+      readOptional(join(ctx.proc, 'self/mounts')) ?? readOptional(join(ctx.proc, 'mounts'));
     if (text === undefined) return [];
     const mounts = parseMounts(text);
     const real = mounts.filter((m) => !isPseudo(m));

@@ -23,9 +23,9 @@ export const jobs: Collector = {
   name: 'jobs',
   async collect(ctx) {
     const samples: Sample[] = [];
-    for (const app of await listDir(ctx.jobsDir, /^[^.]/)) {
+    for (const app of listDir(ctx.jobsDir, /^[^.]/)) {
       // Hidden .json files are writeFileAtomic's temporaries.
-      for (const file of await listDir(join(ctx.jobsDir, app), /^[^.].*\.json$/)) {
+      for (const file of listDir(join(ctx.jobsDir, app), /^[^.].*\.json$/)) {
         const job = file.slice(0, -'.json'.length);
         const last = (await readRuns(ctx.jobsDir, app, job)).at(-1);
         if (!last) continue;

@@ -11,8 +11,8 @@ const LOADS = [
 /** The 1, 5 and 15 minute load averages from /proc/loadavg. */
 export const load: Collector = {
   name: 'load',
-  async collect(ctx) {
-    const text = await readOptional(join(ctx.proc, 'loadavg'));
+  collect(ctx) {
+    const text = readOptional(join(ctx.proc, 'loadavg'));
     if (text === undefined) return [];
     const fields = text.trim().split(/\s+/).map(Number);
     if (fields.length < 3 || fields.slice(0, 3).some((n) => !Number.isFinite(n))) {

@@ -19,8 +19,8 @@ export function parseMeminfo(text: string): Sample[] {
 /** Memory and swap (/proc/meminfo), in bytes. */
 export const memory: Collector = {
   name: 'memory',
-  async collect(ctx) {
-    const text = await readOptional(join(ctx.proc, 'meminfo'));
+  collect(ctx) {
+    const text = readOptional(join(ctx.proc, 'meminfo'));
     return text === undefined ? [] : parseMeminfo(text);
   },
 };

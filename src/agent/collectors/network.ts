@@ -76,10 +76,10 @@ export function parseWireless(text: string): Sample[] {
   return samples;
 }
 
-async function operstates(ctx: CollectorContext, devices: string[]): Promise<Sample[]> {
+function operstates(ctx: CollectorContext, devices: string[]): Sample[] {
   const samples: Sample[] = [];
   for (const device of devices) {
-    const state = (await readOptional(join(ctx.sys, 'class/net', device, 'operstate')))?.trim();
+    const state = readOptional(join(ctx.sys, 'class/net', device, 'operstate'))?.trim();
     if (state !== undefined) samples.push(up(flag(state === 'up'), { device }));
   }
   return samples;
@@ -103,14 +103,14 @@ function addresses(ctx: CollectorContext): Sample[] {
 /** Traffic, link state, addresses and Wi-Fi signal of each network interface. */
 export const network: Collector = {
   name: 'network',
-  async collect(ctx) {
-    const dev = await readOptional(join(ctx.proc, 'net/dev'));
+  collect(ctx) {
+    const dev = readOptional(join(ctx.proc, 'net/dev'));
     const traffic = dev === undefined ? [] : parseNetDev(dev);
     const devices = [...new Set(traffic.map((s) => s.labels!.device!))];
-    const wireless = await readOptional(join(ctx.proc, 'net/wireless'));
+    const wireless = readOptional(join(ctx.proc, 'net/wireless'));
     return [
       ...traffic,
-      ...(await operstates(ctx, devices)),
+      ...operstates(ctx, devices),
       ...addresses(ctx),
       ...(wireless === undefined ? [] : parseWireless(wireless)),
     ];

@@ -57,9 +57,9 @@ describe('deploy', () => {
     dir = await mkdtemp(join(tmpdir(), 'piot-state-'));
     const stateFile = join(dir, 'state.json');
     await writeFile(stateFile, '{"version": 1, "badCommits": 3}');
-    await expect(deploy.collect(fixtureContext('vm', { stateFile }))).rejects.toThrow(
-      /not a valid state/,
-    );
+    await expect(
+      (async () => deploy.collect(fixtureContext('vm', { stateFile })))(),
+    ).rejects.toThrow(/not a valid state/);
     expect(await readdir(dir)).toEqual(['state.json']);
   });
 });

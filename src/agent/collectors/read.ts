@@ -1,16 +1,37 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Sample } from './types.js';
 
 // Codes that mean "this machine has no such file", not "reading it failed".
 const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ENODEV', 'ENXIO', 'ENODATA']);
-const natural = new Intl.Collator('en', { numeric: true });
+
+/**
+ * Natural order of sysfs names: runs of digits compare as numbers (cpu2 before cpu10), the rest
+ * as code units. (Not Intl.Collator: it loads ICU's collation data, megabytes for a few names.)
+ */
+export function naturalCompare(a: string, b: string): number {
+  const pa = a.match(/\d+|\D+/g) ?? [];
+  const pb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i]!, pb[i]!];
+    if (x === y) continue;
+    const numeric = /^\d/.test(x) && /^\d/.test(y);
+    if (numeric && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
 
 const isAbsent = (error: unknown) => ABSENT.has((error as NodeJS.ErrnoException).code ?? '');
 
+// Collectors read /proc and /sys, files the kernel makes up on the spot, and a few small files
+// of PioT's own: reading them hardly ever waits on a disk, so they are read synchronously. An asynchronous read costs four trips
+// through libuv's thread pool (open, stat, read, close) and their promises, several times the
+// read itself; a collection reads dozens of them.
+
 /** A file's text, or undefined when it (or a directory on its path) does not exist. */
-export async function readOptional(path: string): Promise<string | undefined> {
+export function readOptional(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     if (isAbsent(error)) return undefined;
     throw error;
@@ -18,21 +39,21 @@ export async function readOptional(path: string): Promise<string | undefined> {
 }
 
 /** A number read from a one-value file (sysfs style), or undefined if absent or not a number. */
-export async function readNumber(path: string): Promise<number | undefined> {
-  const text = (await readOptional(path))?.trim();
+export function readNumber(path: string): number | undefined {
+  const text = readOptional(path)?.trim();
   return text && /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : undefined;
 }
 
 /** Names in a directory matching a pattern, in natural order (cpu2 before cpu10); [] if absent. */
-export async function listDir(path: string, pattern: RegExp): Promise<string[]> {
+export function listDir(path: string, pattern: RegExp): string[] {
   let names: string[];
   try {
-    names = await readdir(path);
+    names = readdirSync(path);
   } catch (error) {
     if (isAbsent(error)) return [];
     throw error;
   }
-  return names.filter((name) => pattern.test(name)).sort(natural.compare);
+  return names.filter((name) => pattern.test(name)).sort(naturalCompare);
 }
 
 type Labels = Record<string, string>;

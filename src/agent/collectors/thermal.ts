@@ -7,13 +7,13 @@ const temp = gauge('node_thermal_zone_temp', 'Zone temperature in Celsius');
 /** SoC and other thermal zones (`/sys/class/thermal/thermal_zone*`); none in most VMs. */
 export const thermal: Collector = {
   name: 'thermal',
-  async collect(ctx) {
+  collect(ctx) {
     const dir = join(ctx.sys, 'class/thermal');
     const samples: Sample[] = [];
-    for (const zone of await listDir(dir, /^thermal_zone\d+$/)) {
-      const milli = await readNumber(join(dir, zone, 'temp'));
+    for (const zone of listDir(dir, /^thermal_zone\d+$/)) {
+      const milli = readNumber(join(dir, zone, 'temp'));
       if (milli === undefined) continue;
-      const type = (await readOptional(join(dir, zone, 'type')))?.trim() ?? '';
+      const type = readOptional(join(dir, zone, 'type'))?.trim() ?? '';
       samples.push(temp(milli / 1000, { type, zone: zone.slice('thermal_zone'.length) }));
     }
     return samples;

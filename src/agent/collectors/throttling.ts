@@ -38,21 +38,21 @@ export function parseThrottled(text: string): number {
   return parseInt(hex, 16);
 }
 
-async function readThrottled(sys: string): Promise<string | undefined> {
+function readThrottled(sys: string): string | undefined {
   const platform = join(sys, 'devices/platform');
   // Pi 1–4: soc/soc:firmware; Pi 5 names the bus by address (soc@107c000000/soc@107c000000:firmware).
-  for (const bus of ['soc', ...(await listDir(platform, /^soc@/))]) {
-    const text = await readOptional(join(platform, bus, `${bus}:firmware`, 'get_throttled'));
+  for (const bus of ['soc', ...listDir(platform, /^soc@/)]) {
+    const text = readOptional(join(platform, bus, `${bus}:firmware`, 'get_throttled'));
     if (text !== undefined) return text;
   }
   return undefined;
 }
 
-async function underVoltageAlarm(ctx: CollectorContext): Promise<Sample[]> {
+function underVoltageAlarm(ctx: CollectorContext): Sample[] {
   const dir = join(ctx.sys, 'class/hwmon');
-  for (const hwmon of await listDir(dir, /^hwmon\d+$/)) {
-    if ((await readOptional(join(dir, hwmon, 'name')))?.trim() !== 'rpi_volt') continue;
-    const value = await readNumber(join(dir, hwmon, 'in0_lcrit_alarm'));
+  for (const hwmon of listDir(dir, /^hwmon\d+$/)) {
+    if (readOptional(join(dir, hwmon, 'name'))?.trim() !== 'rpi_volt') continue;
+    const value = readNumber(join(dir, hwmon, 'in0_lcrit_alarm'));
     return value === undefined ? [] : [alarm(value)];
   }
   return [];
@@ -61,9 +61,9 @@ async function underVoltageAlarm(ctx: CollectorContext): Promise<Sample[]> {
 /** Raspberry Pi under-voltage and throttling flags; nothing on machines without the Pi firmware. */
 export const throttling: Collector = {
   name: 'throttling',
-  async collect(ctx) {
-    const samples = await underVoltageAlarm(ctx);
-    const text = await readThrottled(ctx.sys);
+  collect(ctx) {
+    const samples = underVoltageAlarm(ctx);
+    const text = readThrottled(ctx.sys);
     if (text === undefined) return samples;
     const value = parseThrottled(text);
     samples.push(raw(value));

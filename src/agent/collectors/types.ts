@@ -57,5 +57,5 @@ export interface CollectorContext {
 /** A health source: returns its samples, or none when it has nothing on this machine. */
 export interface Collector {
   name: string;
-  collect(ctx: CollectorContext): Promise<Sample[]>;
+  collect(ctx: CollectorContext): Sample[] | Promise<Sample[]>;
 }

@@ -9,12 +9,12 @@ const uptimeSeconds = gauge('piot_uptime_seconds', 'Seconds since boot (/proc/up
 /** Boot time (/proc/stat btime), uptime (/proc/uptime) and the system clock. */
 export const uptime: Collector = {
   name: 'uptime',
-  async collect(ctx) {
+  collect(ctx) {
     const samples: Sample[] = [time(ctx.now() / 1000)];
-    const stat = await readOptional(join(ctx.proc, 'stat'));
+    const stat = readOptional(join(ctx.proc, 'stat'));
     const btime = stat === undefined ? undefined : /^btime\s+(\d+)\s*$/m.exec(stat)?.[1];
     if (btime !== undefined) samples.push(bootTime(Number(btime)));
-    const up = (await readOptional(join(ctx.proc, 'uptime')))?.trim().split(/\s+/)[0];
+    const up = readOptional(join(ctx.proc, 'uptime'))?.trim().split(/\s+/)[0];
     if (up !== undefined && Number.isFinite(Number(up))) samples.push(uptimeSeconds(Number(up)));
     return samples;
   },
