@@ -135,6 +135,15 @@ describe('the mirror asks an HTTP remote for its head', () => {
     expect(seen.map((r) => r.agent)).toEqual(['git/piot', 'git/piot']);
   });
 
+  it('in this process on a device, whose git is set up for SSH remotes too', async () => {
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'app.git');
+    const ssh = { key: join(tmpdir(), 'no-deploy-key'), knownHosts: join(tmpdir(), 'no-hosts') };
+    const remote = createGit({ url: `${v2}/app.git`, mirror, ssh });
+    seen.length = 0;
+    expect(await remote.remoteHead('refs/heads/main')).toBe(main);
+    expect(seen.map((r) => r.agent)).toEqual(['git/piot', 'git/piot']);
+  });
+
   it('through git from the first time git answered where this process could not', async () => {
     // A host that serves only clients it knows (here: git itself, by its agent string).
     const picky = await serve((req, res) => {

@@ -128,10 +128,10 @@ export function createGit(options: {
   };
   // An idle poll then spawns only ls-remote (none for an HTTP remote): each spawn is dear on a Pi.
   const heads = new Map<string, string | undefined>();
-  // A plain HTTP(S) remote is asked in this process. Git answers for the rest, and from the
-  // first time it answers where this process could not (a proxy, a CA only git trusts…) on.
+  // A plain HTTP(S) remote is asked in this process (a device's SSH settings do not apply to
+  // it). Git answers for the rest, and from the first time it answers where this process
+  // could not (a proxy, a CA only git trusts…) on.
   let askInProcess =
-    !options.ssh &&
     /^https?:\/\//i.test(options.url) &&
     !PROXY_VARIABLES.some((name) => env[name] || env[name.toUpperCase()]);
   const fetchMirror = async () => {
