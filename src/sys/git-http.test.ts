@@ -60,6 +60,25 @@ describe('ls-remote over smart HTTP in this process', () => {
     ]);
   });
 
+  it('asks a server known to speak v2 with ls-refs alone, and with both requests after it failed', async () => {
+    let refuse = false;
+    const moody = await serve((req, res) => {
+      if (refuse && req.method === 'POST') {
+        refuse = false;
+        res.writeHead(500).end();
+      } else git(req, res);
+    });
+    const server = {};
+    const ask = () => lsRemoteHttp(`${moody}/app.git`, 'refs/heads/main', { server });
+    seen.length = 0;
+    expect(await ask()).toBe(main);
+    expect(await ask()).toBe(main);
+    expect(await ask()).toBe(main);
+    refuse = true;
+    expect(await ask()).toBe(main);
+    expect(seen.map((r) => r.method).join(' ')).toBe('GET POST POST POST POST GET POST');
+  });
+
   it('reads the ref from the advertisement of a server that speaks only v0', async () => {
     const v0 = await serve((req, res) => {
       delete req.headers['git-protocol'];

@@ -5,13 +5,19 @@ import { request as httpsRequest } from 'node:https';
  * `git ls-remote` for one ref over git's smart HTTP, in this process: on a Pi, spawning
  * git (and its HTTP helper) for an idle poll costs far more than the request itself.
  * Protocol v2 asks for the one ref (`ls-refs` with a `ref-prefix`); a server that only
- * speaks v0 answers the first request with all its refs. Throws on anything unexpected,
- * so that the caller can ask git instead.
+ * speaks v0 answers the first request with all its refs. A server that spoke v2 (as
+ * `options.server` remembers) is asked with the one request from then on: ls-refs needs
+ * nothing from the advertisement. Should that fail, the two requests again. Throws on anything unexpected, so that the caller can
+ * ask git instead.
  */
 export async function lsRemoteHttp(
   url: string,
   ref: string,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /** Kept between calls by the caller: what this server was found to speak. */
+    server?: { v2?: boolean };
+  } = {},
 ): Promise<string | undefined> {
   const target = new URL(url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:')
@@ -30,6 +36,16 @@ export async function lsRemoteHttp(
   const base = `${target.origin}${target.pathname.replace(/\/+$/, '')}`;
   const timeoutMs = options.timeoutMs ?? 30_000;
 
+  const server = options.server ?? {};
+  if (server.v2) {
+    try {
+      return await lsRefs(base, ref, headers, timeoutMs);
+    } catch (error) {
+      server.v2 = false;
+      // The network failing is the caller's to judge; anything else: the whole dialogue again.
+      if (typeof (error as NodeJS.ErrnoException).code === 'string') throw error;
+    }
+  }
   const advertised = await exchange(
     `${base}/info/refs?service=git-upload-pack`,
     { method: 'GET', headers },
@@ -39,7 +55,18 @@ export async function lsRemoteHttp(
   const lines = pktLines(advertised);
   if (lines[0]?.text === '# service=git-upload-pack\n') lines.splice(0, 2);
   if (lines[0]?.text !== 'version 2\n') return advertisedRefs(lines).get(ref);
+  const head = await lsRefs(base, ref, headers, timeoutMs);
+  server.v2 = true;
+  return head;
+}
 
+/** Protocol v2 `ls-refs` for the refs starting with ref; the one named ref's commit. */
+async function lsRefs(
+  base: string,
+  ref: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<string | undefined> {
   const body = Buffer.concat([
     pkt('command=ls-refs\n'),
     Buffer.from('0001'),

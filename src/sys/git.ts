@@ -134,6 +134,7 @@ export function createGit(options: {
   let askInProcess =
     /^https?:\/\//i.test(options.url) &&
     !PROXY_VARIABLES.some((name) => env[name] || env[name.toUpperCase()]);
+  const server = {};
   const fetchMirror = async () => {
     const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
       env,
@@ -175,7 +176,7 @@ export function createGit(options: {
       let failedInProcess = false;
       if (askInProcess) {
         try {
-          return await lsRemoteHttp(options.url, ref, { timeoutMs: 20_000 });
+          return await lsRemoteHttp(options.url, ref, { timeoutMs: 20_000, server });
         } catch (error) {
           // git asks again, and says what is wrong if anything is. Where the network
           // failed, it fails git too: this process asks again at the next poll.
