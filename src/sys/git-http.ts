@@ -7,8 +7,8 @@ import { request as httpsRequest } from 'node:https';
  * Protocol v2 asks for the one ref (`ls-refs` with a `ref-prefix`); a server that only
  * speaks v0 answers the first request with all its refs. A server that spoke v2 (as
  * `options.server` remembers) is asked with the one request from then on: ls-refs needs
- * nothing from the advertisement. Should that fail, the two requests again. Throws on anything unexpected, so that the caller can
- * ask git instead.
+ * nothing from the advertisement. Should that fail, the two requests again. Throws on
+ * anything unexpected, so that the caller can ask git instead.
  */
 export async function lsRemoteHttp(
   url: string,

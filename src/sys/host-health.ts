@@ -1,4 +1,5 @@
-import { access, readdir, readFile, readlink, statfs } from 'node:fs/promises';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { access, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './process.js';
 
@@ -141,57 +142,52 @@ export function createUnitHealth(options: UnitHealthOptions = {}): UnitHealth {
   const now = options.now ?? Date.now;
   const kept = new Map<string, { at: number; mark: string; services: ServiceStatus[] }>();
 
-  const read = (path: string) => readFile(path, 'utf8').catch(() => undefined);
-  /** What a services answer depends on, as one string; undefined if it cannot be told. */
-  const markOf = async (pattern: string, known: ServiceStatus[]) => {
-    let names: string[];
+  // /run is a tmpfs and the cgroup files are made up by the kernel: read synchronously, as
+  // the collectors read /proc and /sys (an asynchronous read costs several thread-pool trips).
+  const attempt = <T>(read: () => T): T | undefined => {
     try {
-      names = await readdir(join(runDir, 'systemd/units'));
+      return read();
     } catch {
       return undefined;
     }
+  };
+  const read = (path: string) => attempt(() => readFileSync(path, 'utf8'));
+  /** What a services answer depends on, as one string; undefined if it cannot be told. */
+  const markOf = (pattern: string, known: ServiceStatus[]) => {
+    const units = join(runDir, 'systemd/units');
+    const names = attempt(() => readdirSync(units));
+    if (names === undefined) return undefined;
     const matches = unitPattern(pattern);
-    const invocations = await Promise.all(
-      names
-        .filter((n) => n.startsWith('invocation:') && matches.test(n.slice(11)))
-        .sort()
-        .map(
-          async (n) => `${n}=${await readlink(join(runDir, 'systemd/units', n)).catch(() => '')}`,
-        ),
-    );
-    const populated = await Promise.all(
-      known.map(async (s) =>
-        s.controlGroup
-          ? `${s.unit}:${/^populated (\d)/m.exec((await read(join(cgroupRoot, s.controlGroup, 'cgroup.events'))) ?? '')?.[1] ?? '-'}`
-          : '',
-      ),
-    );
+    const invocations = names
+      .filter((n) => n.startsWith('invocation:') && matches.test(n.slice(11)))
+      .sort()
+      .map((n) => `${n}=${attempt(() => readlinkSync(join(units, n))) ?? ''}`);
+    const populated = known.map((s) => {
+      if (!s.controlGroup) return '';
+      const events = read(join(cgroupRoot, s.controlGroup, 'cgroup.events')) ?? '';
+      return `${s.unit}:${/^populated (\d)/m.exec(events)?.[1] ?? '-'}`;
+    });
     return [...invocations, ...populated].join('\n');
   };
   /** The kept answer with each unit's memory and CPU read again from its cgroup. */
   const refreshed = (services: ServiceStatus[]) =>
-    Promise.all(
-      services.map(async (s) => {
-        if (!s.controlGroup) return s;
-        const dir = join(cgroupRoot, s.controlGroup);
-        const [memory, cpu] = await Promise.all([
-          read(join(dir, 'memory.current')),
-          read(join(dir, 'cpu.stat')),
-        ]);
-        const usec = cpu === undefined ? undefined : /^usage_usec (\d+)/m.exec(cpu)?.[1];
-        return {
-          ...s,
-          memoryBytes: /^\d+$/.test(memory?.trim() ?? '') ? Number(memory) : s.memoryBytes,
-          cpuSeconds: usec === undefined ? s.cpuSeconds : Number(usec) / 1e6,
-        };
-      }),
-    );
+    services.map((s) => {
+      if (!s.controlGroup) return s;
+      const dir = join(cgroupRoot, s.controlGroup);
+      const memory = read(join(dir, 'memory.current'))?.trim() ?? '';
+      const usec = /^usage_usec (\d+)/m.exec(read(join(dir, 'cpu.stat')) ?? '')?.[1];
+      return {
+        ...s,
+        memoryBytes: /^\d+$/.test(memory) ? Number(memory) : s.memoryBytes,
+        cpuSeconds: usec === undefined ? s.cpuSeconds : Number(usec) / 1e6,
+      };
+    });
 
   return {
     async services(pattern) {
       if (!(await systemdBooted(runDir))) return undefined;
       const last = kept.get(pattern);
-      const mark = await markOf(pattern, last?.services ?? []);
+      const mark = markOf(pattern, last?.services ?? []);
       if (last && mark !== undefined && mark === last.mark && now() - last.at < SERVICES_MAX_AGE_MS)
         return refreshed(last.services);
       const property = `--property=${SHOW_PROPERTIES.join(',')}`;
