@@ -109,6 +109,10 @@ export async function runAgent(
       }
       await writeFileAtomic(runtime.cycle, `${JSON.stringify(record)}\n`).catch(() => undefined);
       cycles.finished(record);
+      // The mirror's housekeeping, once whoever waited for the cycle has its outcome.
+      await withLock(runtime.lock, () => deps.git.maintain()).catch((error: unknown) =>
+        deps.log(`git maintenance of the mirror failed: ${String(error)}`),
+      );
       if (options.once || stopping) return;
       if (asked) continue;
       await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstream } from '../../test/support/upstream.js';
 import { gitHttpHandler } from '../vm/git-server.js';
 import { createGit } from './git.js';
-import { advertisedRefs, lsRemoteHttp, pktLines } from './git-http.js';
+import { advertisedRefs, fetchMirrorHttp, lsRemoteHttp, pktLines, readRefs } from './git-http.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -185,5 +185,150 @@ describe('the mirror asks an HTTP remote for its head', () => {
     });
     const agents = await twoPolls(flaky);
     expect(agents).toEqual(['git/piot', expect.stringMatching(/^git\/\d/), 'git/piot']);
+  });
+});
+
+describe('a mirror fetches from an HTTP remote in this process', () => {
+  const work = upstream();
+  const first = work.commit({ 'a.txt': '1' }, 'one');
+  work.git('branch', 'old');
+  const bare = join(root, 'fetch.git');
+  execFileSync('git', ['clone', '-q', '--bare', work.dir, bare]);
+  const push = (...refspecs: string[]) => work.git('push', '-q', '--force', bare, ...refspecs);
+  const refsOf = (dir: string) =>
+    execFileSync('git', ['--git-dir', dir, 'for-each-ref', '--format=%(objectname) %(refname)'], {
+      encoding: 'utf8',
+    });
+  const fsck = (dir: string) =>
+    execFileSync('git', ['--git-dir', dir, 'fsck', '--no-progress'], { encoding: 'utf8' });
+  const newMirror = async (url: string) => {
+    const mirror = join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'app.git');
+    const remote = createGit({ url, mirror });
+    await remote.fetch();
+    return { mirror, remote };
+  };
+
+  it('brings new commits and tags, creates and prunes branches, and leaves the mirror whole', async () => {
+    const { mirror, remote } = await newMirror(`${v2}/fetch.git`);
+    const second = work.commit({ 'b.txt': '2' }, 'two');
+    work.git('tag', '-a', '-m', 'release', 'v2');
+    work.git('branch', 'same', first);
+    push('main', 'v2', 'same', ':old');
+    seen.length = 0;
+    await remote.fetch();
+    expect(seen.map((r) => `${r.agent} ${r.method}`)).toEqual([
+      'git/piot GET',
+      'git/piot POST',
+      'git/piot POST',
+    ]);
+    expect(refsOf(mirror)).toBe(refsOf(bare));
+    expect(refsOf(mirror)).not.toMatch(/refs\/heads\/old/);
+    expect(await remote.branchHead('main')).toBe(second);
+    expect((await remote.readFile(second, 'b.txt'))?.toString()).toBe('2');
+    fsck(mirror);
+
+    // A branch moved to a commit the mirror has: the server sends a pack without objects.
+    push(`${first}:refs/heads/main`);
+    await remote.fetch();
+    expect(await remote.branchHead('main')).toBe(first);
+    expect(refsOf(mirror)).toBe(refsOf(bare));
+    push(`${second}:refs/heads/main`);
+
+    // Nothing new: the one ls-refs request, nothing fetched, no git.
+    await remote.fetch();
+    seen.length = 0;
+    await remote.fetch();
+    expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /fetch.git/git-upload-pack']);
+  });
+
+  it('leaves what this process cannot do to git: a server that speaks only v0, a failing fetch', async () => {
+    const v0 = await serve((req, res) => {
+      delete req.headers['git-protocol'];
+      git(req, res);
+    });
+    let failFetch = 2;
+    const failing = await serve((req, res) => {
+      // The second POST of a fetch in this process is the fetch command itself.
+      if (req.method === 'POST' && req.headers['user-agent'] === 'git/piot' && --failFetch === 0)
+        res.writeHead(500).end();
+      else git(req, res);
+    });
+    for (const url of [`${v0}/fetch.git`, `${failing}/fetch.git`]) {
+      const { mirror, remote } = await newMirror(url);
+      const next = work.commit({ 'c.txt': url }, 'three');
+      push('main');
+      seen.length = 0;
+      await remote.fetch();
+      expect(seen.some((r) => /^git\/\d/.test(r.agent))).toBe(true);
+      expect(await remote.branchHead('main')).toBe(next);
+      expect(refsOf(mirror)).toBe(refsOf(bare));
+      fsck(mirror);
+    }
+  });
+
+  it('refuses a v0 server and a response without a pack, changing nothing', async () => {
+    const { mirror } = await newMirror(`${v2}/fetch.git`);
+    const before = refsOf(mirror);
+    work.commit({ 'd.txt': '4' }, 'four');
+    push('main');
+    const v0 = await serve((req, res) => {
+      delete req.headers['git-protocol'];
+      git(req, res);
+    });
+    const options = { env: process.env, config: [] };
+    await expect(fetchMirrorHttp(`${v0}/fetch.git`, mirror, options)).rejects.toThrow(
+      /speaks only protocol v0/,
+    );
+    const noPack = await serve((req, res) => {
+      if (req.method === 'POST' && Number(req.headers['content-length']) > 100)
+        res.writeHead(200, { 'content-type': 'application/x-git-upload-pack-result' }).end('0000');
+      else git(req, res);
+    });
+    await expect(fetchMirrorHttp(`${noPack}/fetch.git`, mirror, options)).rejects.toThrow(
+      /fetch response has no pack/,
+    );
+    expect(refsOf(mirror)).toBe(before);
+  });
+
+  it('packs what its fetches brought when git would (maintain)', async () => {
+    const { mirror, remote } = await newMirror(`${v2}/fetch.git`);
+    execFileSync('git', ['--git-dir', mirror, 'config', 'gc.autoPackLimit', '2']);
+    const packs = () =>
+      readdirSync(join(mirror, 'objects', 'pack')).filter((f) => f.endsWith('.pack'));
+    for (let i = 0; i < 3; i++) {
+      work.commit({ 'e.txt': String(i) }, `five ${i}`);
+      push('main');
+      await remote.fetch();
+    }
+    expect(packs().length).toBeGreaterThan(2);
+    await remote.maintain();
+    expect(packs()).toHaveLength(1);
+    expect(refsOf(mirror)).toBe(refsOf(bare));
+  });
+
+  it('reads packed and loose refs, and gives up on a symbolic or torn one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'piot-refs-'));
+    execFileSync('git', ['init', '-q', '--bare', dir]);
+    const a = 'a'.repeat(40);
+    const b = 'b'.repeat(40);
+    writeFileSync(
+      join(dir, 'packed-refs'),
+      `# pack-refs with: peeled fully-peeled sorted\n${a} refs/heads/main\n${a} refs/tags/v1\n^${b}\n`,
+    );
+    execFileSync('mkdir', ['-p', join(dir, 'refs/heads/topic')]);
+    writeFileSync(join(dir, 'refs/heads/main'), `${b}\n`);
+    writeFileSync(join(dir, 'refs/heads/topic/x'), `${a}\n`);
+    writeFileSync(join(dir, 'refs/heads/topic/y.lock'), '');
+    expect(await readRefs(dir)).toEqual(
+      new Map([
+        ['refs/heads/main', b],
+        ['refs/tags/v1', a],
+        ['refs/heads/topic/x', a],
+      ]),
+    );
+    writeFileSync(join(dir, 'refs/heads/topic/x'), '');
+    expect(await readRefs(dir)).toBeUndefined();
+    writeFileSync(join(dir, 'refs/heads/topic/x'), 'ref: refs/heads/main\n');
+    expect(await readRefs(dir)).toBeUndefined();
   });
 });

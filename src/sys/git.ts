@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDir } from './fs.js';
-import { lsRemoteHttp } from './git-http.js';
+import { exists, syncDir } from './fs.js';
+import { fetchMirrorHttp, lsRemoteHttp } from './git-http.js';
 import { explainSshFailure, sshEnv, type GitSsh } from './git-ssh.js';
 import { run, type RunResult } from './process.js';
 
@@ -68,6 +68,30 @@ export async function removeStaleLocks(mirror: string, bootMs?: number): Promise
   return removed;
 }
 
+/**
+ * The answers of `git cat-file --batch` to `count` names: a blob's bytes, or undefined for
+ * a name that is missing or not a file (a directory, a submodule).
+ */
+export function parseBatch(out: Buffer, count: number): (Buffer | undefined)[] {
+  const files: (Buffer | undefined)[] = [];
+  let at = 0;
+  while (files.length < count) {
+    const end = out.indexOf(10, at);
+    if (end < 0) throw new Error('git cat-file --batch answered too little');
+    const header = out.toString('utf8', at, end);
+    at = end + 1;
+    const object = /^[0-9a-f]{40,64} (\w+) (\d+)$/.exec(header);
+    if (!object) {
+      files.push(undefined); // "<name> missing", "<name> ambiguous"
+      continue;
+    }
+    const size = Number(object[2]);
+    files.push(object[1] === 'blob' ? out.subarray(at, at + size) : undefined);
+    at += size + 1;
+  }
+  return files;
+}
+
 /** Git as the agent uses it: a bare mirror of the app repository, read by commit. */
 export interface Git {
   /** Clones the mirror if missing, then fetches every branch and tag (pruned). */
@@ -83,10 +107,17 @@ export interface Git {
   newestTag(pattern: string): Promise<{ tag: string; commit: string } | undefined>;
   /** A file's bytes at a commit, or undefined if it does not exist there. */
   readFile(commit: string, path: string): Promise<Buffer | undefined>;
+  /** Files' bytes at a commit (undefined for one that does not exist there), in one go. */
+  readFiles(commit: string, paths: string[]): Promise<(Buffer | undefined)[]>;
   /** True if anything but `.piot.yaml` and `.piot/` (fleet, secrets) differs between two commits. */
   codeChanged(from: string, to: string): Promise<boolean>;
   /** Writes a commit's tree into dir (atomically: a temp dir renamed into place). */
   exportTree(commit: string, dir: string): Promise<void>;
+  /**
+   * The housekeeping git does after its own fetches (packing what fetches brought, once
+   * there is enough of it), for fetches made in this process since the last call.
+   */
+  maintain(): Promise<void>;
 }
 
 /**
@@ -135,14 +166,36 @@ export function createGit(options: {
     /^https?:\/\//i.test(options.url) &&
     !PROXY_VARIABLES.some((name) => env[name] || env[name.toUpperCase()]);
   const server = {};
-  const fetchMirror = async () => {
-    const probe = await run('git', ['--git-dir', options.mirror, 'rev-parse', '--git-dir'], {
-      env,
-    });
-    if (probe.code === 0) {
+  // git's own fetch ends with `git maintenance run --auto` (repack when packs pile up);
+  // one in this process leaves that to maintain(), when no one waits for a deploy.
+  let fetchedInProcess = false;
+  /** Fetches; the remote's refs when this process fetched them, which the mirror's are now. */
+  const fetchMirror = async (): Promise<Map<string, string> | undefined> => {
+    // A mirror is cloned into place whole (renamed from .partial); one that is damaged
+    // fails its fetch below, and is cloned again then.
+    if (await exists(join(options.mirror, 'HEAD'))) {
       await removeStaleLocks(options.mirror);
+      let failedInProcess = false;
+      if (askInProcess) {
+        try {
+          const fetched = await fetchMirrorHttp(options.url, options.mirror, {
+            timeoutMs: 60_000,
+            server,
+            env,
+            config: DURABLE,
+          });
+          if (fetched.changed > 0) fetchedInProcess = true;
+          return fetched.refs;
+        } catch (error) {
+          // As for ls-remote: git fetches, and says what is wrong if anything is.
+          failedInProcess = !NETWORK_ERRORS.has((error as NodeJS.ErrnoException).code ?? '');
+        }
+      }
       const fetched = await git(FETCH, { allowFail: true, remote: true });
-      if (fetched.code === 0) return;
+      if (fetched.code === 0) {
+        if (failedInProcess) askInProcess = false;
+        return undefined;
+      }
       const refused = failure(FETCH, fetched);
       if (!(refused instanceof GitError)) throw refused;
       // A mirror damaged by a power cut is only a cache: clone it again. Anything else
@@ -167,10 +220,23 @@ export function createGit(options: {
     async fetch() {
       heads.clear();
       try {
-        await fetchMirror();
-      } finally {
+        const refs = await fetchMirror();
+        // What this process fetched says where every branch is now: no rev-parse after it.
+        for (const [ref, id] of refs ?? []) {
+          if (ref.startsWith('refs/heads/')) heads.set(ref.slice('refs/heads/'.length), id);
+        }
+      } catch (error) {
         heads.clear();
+        throw error;
       }
+    },
+    async maintain() {
+      if (!fetchedInProcess) return;
+      fetchedInProcess = false;
+      // In the foreground: it holds the agent's lock, as a fetch does.
+      await git(['-c', 'gc.autoDetach=false', 'maintenance', 'run', '--auto', '--quiet'], {
+        allowFail: true,
+      });
     },
     async remoteHead(ref) {
       let failedInProcess = false;
@@ -207,8 +273,19 @@ export function createGit(options: {
       return { tag, commit };
     },
     async readFile(commit, path) {
-      const result = await gitBinary(['show', `${commit}:${path}`]);
-      return result.code === 0 ? result.stdoutBytes : undefined;
+      return (await this.readFiles(commit, [path]))[0];
+    },
+    async readFiles(commit, paths) {
+      // One process for all of them: `git cat-file --batch` answers a line per name.
+      const result = await run('git', ['--git-dir', options.mirror, 'cat-file', '--batch'], {
+        env,
+        timeoutMs: 300_000,
+        binary: true,
+        input: paths.map((path) => `${commit}:${path}\n`).join(''),
+      });
+      if (result.code !== 0)
+        throw new GitError(['cat-file', '--batch'], result.stderr, result.code);
+      return parseBatch(result.stdoutBytes, paths.length);
     },
     async codeChanged(from, to) {
       const result = await git(
