@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { replaceSymlink } from '../sys/fs.js';
+import { replaceSymlink, syncDir } from '../sys/fs.js';
 import type { Systemd } from '../sys/systemd.js';
 import type { Step } from './plan.js';
 
@@ -21,7 +21,8 @@ export async function applyStep(
       // `current` is a relative link, so the release tree can move with its app directory.
       return replaceSymlink(join(deps.appDir, 'current'), join('releases', step.commit));
     case 'remove-current':
-      return rm(join(deps.appDir, 'current'), { force: true });
+      await rm(join(deps.appDir, 'current'), { force: true });
+      return syncDir(deps.appDir);
     case 'enable':
       return systemd.enable(step.unit);
     case 'disable':

@@ -110,7 +110,10 @@ async function installedUnits(deps: DeployDeps, apps: (string | undefined)[]): P
 async function apply(deps: DeployDeps, app: string, steps: Step[]): Promise<void> {
   const { appDir } = appPaths(app, deps.root);
   for (const step of steps) await applyStep(step, { systemd: deps.systemd, appDir });
-  await (deps.sync ?? defaultSync)();
+  // Unit files and `current` reach the disk as they are written; what systemctl links for
+  // enable and disable does not.
+  if (steps.some((step) => step.action === 'enable' || step.action === 'disable'))
+    await (deps.sync ?? defaultSync)();
 }
 
 async function defaultSync(): Promise<void> {
@@ -354,10 +357,8 @@ export async function deployCommit(
       return { result: 'invalid', commit, problems: [state.lastDeploy.reason ?? ''] };
   }
 
-  const config = releaseConfig(
-    await git.readFile(commit, '.piot.yaml'),
-    await git.readFile(commit, '.piot/fleet.yaml'),
-  );
+  const [specFile, fleetFile] = await git.readFiles(commit, ['.piot.yaml', '.piot/fleet.yaml']);
+  const config = releaseConfig(specFile, fleetFile);
   if (!config.ok) {
     log(`commit ${short(commit)} is not deployable:\n${config.problems.join('\n')}`);
     state = withEvent(state, {

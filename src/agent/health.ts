@@ -63,7 +63,18 @@ export async function healthGate(
 ): Promise<HealthResult> {
   const start = deps.now();
   const baseline = new Map<string, number>();
-  for (const s of services) baseline.set(s.unit, (await deps.probe(s.unit)).restarts);
+  for (const s of services.filter((s) => !s.hasCheck)) {
+    baseline.set(s.unit, (await deps.probe(s.unit)).restarts);
+  }
+  // A service with a check is judged by it: its restarts matter only to the report of a
+  // failure, so the gate does not wait for them before its first check.
+  let counted = Promise.resolve();
+  for (const s of services.filter((s) => s.hasCheck)) {
+    counted = counted.then(async () => {
+      baseline.set(s.unit, (await deps.probe(s.unit)).restarts);
+    });
+  }
+  counted = counted.catch(() => undefined);
   const pending = new Map(services.map((s) => [s.unit, s]));
   const lastWhy = new Map<string, string>();
   for (;;) {
@@ -89,10 +100,11 @@ export async function healthGate(
     if (pending.size === 0) return { healthy: true, ms: deps.now() - start };
     const late = [...pending.values()].filter((s) => deps.now() - start >= s.timeoutMs);
     if (late.length > 0) {
+      await counted;
       const reasons: string[] = [];
       for (const s of late) {
         const probe = await deps.probe(s.unit);
-        const restarted = probe.restarts - baseline.get(s.unit)!;
+        const restarted = probe.restarts - (baseline.get(s.unit) ?? probe.restarts);
         const tail = (await deps.logTail(s.unit)).trim();
         // A unit that is not running says more than its failing check.
         const why = probe.active === 'active' ? lastWhy.get(s.unit) : `is ${probe.active}`;

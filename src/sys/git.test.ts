@@ -14,6 +14,26 @@ import { upstream } from '../../test/support/upstream.js';
 import { createGit, GitError, removeStaleLocks } from './git.js';
 
 describe('git mirror (real git)', () => {
+  it('reads several files of a commit with one git process', async () => {
+    const up = upstream();
+    const c = up.commit({
+      '.piot.yaml': 'version: 1\napp: a\n',
+      'lines.bin': 'a\nb\n\n',
+      'dir/x': '',
+    });
+    const git = createGit({
+      url: up.dir,
+      mirror: join(mkdtempSync(join(tmpdir(), 'piot-mirror-')), 'repo.git'),
+    });
+    await git.fetch();
+    // Files (with newlines, and empty), a missing one, a directory.
+    expect(
+      (await git.readFiles(c, ['lines.bin', 'missing.txt', 'dir', 'dir/x', '.piot.yaml'])).map(
+        (file) => file?.toString(),
+      ),
+    ).toEqual(['a\nb\n\n', undefined, undefined, '', 'version: 1\napp: a\n']);
+  });
+
   it('clones, follows a branch, reads files, exports trees and tells code changes from spec changes', async () => {
     const up = upstream();
     const c1 = up.commit({ '.piot.yaml': 'version: 1\napp: a\n', 'app.sh': 'echo 1\n' }, 'first');

@@ -1,6 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './fs.js';
+import { syncDir, writeFileAtomic } from './fs.js';
 import { run } from './process.js';
 
 /** What the agent asks of systemd. */
@@ -49,7 +49,10 @@ export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
       return units;
     },
     writeUnit: (unit, content) => writeFileAtomic(join(unitDir, unit), content),
-    removeUnit: (unit) => rm(join(unitDir, unit), { force: true }),
+    removeUnit: async (unit) => {
+      await rm(join(unitDir, unit), { force: true });
+      await syncDir(unitDir);
+    },
     daemonReload: async () => void (await systemctl('daemon-reload')),
     enable: async (unit) => void (await systemctl('enable', '--quiet', unit)),
     disable: async (unit) => void (await systemctl('disable', '--quiet', unit)),
@@ -103,6 +106,9 @@ export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
 
 /** Creates a system user (no home, no login) unless it exists. */
 export async function ensureSystemUser(name: string): Promise<void> {
+  // useradd writes /etc/passwd: read first, without a process; `id` asks NSS for the rest.
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  if (passwd.split('\n').some((line) => line.startsWith(`${name}:`))) return;
   if ((await run('id', ['-u', name])).code === 0) return;
   const result = await run('useradd', [
     '--system',
