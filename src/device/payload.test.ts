@@ -42,7 +42,7 @@ describe('the device payload', () => {
     expect(bootstrap).toContain(`ExecStart=${DEVICE_PATHS.bootstrap}\n`);
     expect(bootstrap).toContain(`ConditionPathExists=!${DEVICE_PATHS.bootstrapped}\n`);
     expect(readFileSync(source(DEVICE_PATHS.agentUnit), 'utf8')).toContain(
-      `ExecStart=/usr/bin/node --max-semi-space-size=1 --optimize-for-size --jitless --no-expose-wasm ${DEVICE_PATHS.agent} agent\n`,
+      `ExecStart=/usr/bin/node --max-semi-space-size=1 --optimize-for-size --jitless --no-expose-wasm --v8-pool-size=1 ${DEVICE_PATHS.agent} agent\n`,
     );
     expect(readFileSync(source(DEVICE_PATHS.command), 'utf8')).toContain(
       `exec /usr/bin/node ${DEVICE_PATHS.agent} "$@"\n`,
