@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { exists } from './fs.js';
+import { exists, syncDir } from './fs.js';
 
 /** A smart HTTP remote: its URL without credentials, and the headers every request carries. */
 interface HttpRemote {
@@ -234,8 +234,9 @@ export interface MirrorFetch {
 
 /**
  * `git fetch --prune` of a mirror (`+refs/*:refs/*`) from a protocol v2 server, with git
- * spawned only for the two steps that write the repository: `index-pack` for the pack
- * received, `update-ref` for the refs, in one transaction. Nothing new: no process at all.
+ * spawned only to write the pack received (`index-pack`), and to delete refs (`update-ref`,
+ * which rewrites packed-refs); new and moved refs are written here as git writes them.
+ * Nothing new: no process at all.
  * `git fetch` over HTTP spawns five (git twice, its HTTP helper, unpack-objects and a
  * connectivity walk), each dear on a Pi; the server's pack is trusted to be whole, as
  * index-pack checks it can resolve every object in it. `localRefs` is what the mirror has
@@ -294,14 +295,45 @@ export async function fetchMirrorHttp(
       input: (stdin) => pipeline(res, packfileSection(url), stdin),
     });
   }
-  await gitWithInput(gitDir, [...options.config, 'update-ref', '--stdin'], {
-    env: options.env,
-    input: async (stdin) => {
-      stdin.end(`${updates.join('\n')}\n`);
-      await finished(stdin);
-    },
-  });
+  if (updates.some((update) => update.startsWith('delete '))) {
+    // A deleted ref may be packed: git rewrites packed-refs, in one transaction with the rest.
+    await gitWithInput(gitDir, [...options.config, 'update-ref', '--stdin'], {
+      env: options.env,
+      input: async (stdin) => {
+        stdin.end(`${updates.join('\n')}\n`);
+        await finished(stdin);
+      },
+    });
+  } else {
+    for (const update of updates) {
+      const [, ref, id] = update.split(' ');
+      await writeLooseRef(gitDir, ref!, id!);
+    }
+  }
   return { refs, changed: updates.length };
+}
+
+/**
+ * Points a ref at an object as git does: the new value in `<ref>.lock` (created exclusively,
+ * so a git process at work on the ref makes this fail), fsynced, renamed over the ref, and
+ * the directory fsynced. A loose ref overrides a packed one of the same name.
+ */
+async function writeLooseRef(gitDir: string, ref: string, id: string): Promise<void> {
+  const path = join(gitDir, ref);
+  await mkdir(dirname(path), { recursive: true });
+  const lock = `${path}.lock`;
+  const handle = await openFile(lock, 'wx', 0o644);
+  try {
+    await handle.writeFile(`${id}\n`);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(lock, { force: true });
+    throw error;
+  }
+  await handle.close();
+  await rename(lock, path);
+  await syncDir(dirname(path));
 }
 
 /** Enough of what the mirror has for the server to send little more than what is new. */
