@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
-import { describeOutcome, RUNTIME, type CycleRecord } from './cycle-record.js';
+import { cycleText, describeOutcome, RUNTIME, type CycleRecord } from './cycle-record.js';
 import { deployOnce, recover, type DeployDeps } from './deploy.js';
 
 /**
@@ -108,6 +108,7 @@ export async function runAgent(
         deps.log(`deploy cycle failed: ${record.error}; trying again at the next poll`);
       }
       await writeFileAtomic(runtime.cycle, `${JSON.stringify(record)}\n`).catch(() => undefined);
+      await writeFileAtomic(runtime.cycleText, cycleText(record)).catch(() => undefined);
       cycles.finished(record);
       // The mirror's housekeeping, once whoever waited for the cycle has its outcome.
       await withLock(runtime.lock, () => deps.git.maintain()).catch((error: unknown) =>

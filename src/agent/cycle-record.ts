@@ -12,6 +12,8 @@ import type { DeployOutcome } from './deploy.js';
 export const RUNTIME = {
   lock: '/run/piot/deploy.lock',
   cycle: '/run/piot/agent.json',
+  /** The last cycle as the device's `piot` script reads it (cycleText). */
+  cycleText: '/run/piot/cycle.txt',
 };
 
 /** The last cycle, for `piot deploy --now` and `piot status`. */
@@ -57,6 +59,24 @@ export function describeOutcome(outcome: DeployOutcome): string {
       return `deployed ${short(outcome.commit)} (${outcome.steps} steps, healthy in ${(outcome.healthyMs / 1000).toFixed(1)} s)${network}`;
     }
   }
+}
+
+/** The exit status of `piot deploy` for an outcome: 1 when it did not leave the device deployed. */
+export function deployExitCode(outcome: DeployOutcome): number {
+  return ['invalid', 'bad', 'failed', 'rolled-back', 'no-target'].includes(outcome.result) ? 1 : 0;
+}
+
+/**
+ * The last cycle for the device's `piot` script, which answers `piot deploy` with it without
+ * starting Node.js: one line each for the agent's pid, when the cycle began (ms since the
+ * epoch), the exit status, and what to print (`error: …` on standard error).
+ */
+export function cycleText(record: CycleRecord): string {
+  const said = record.outcome
+    ? describeOutcome(record.outcome)
+    : `error: the agent's cycle failed: ${record.error ?? 'unknown error'}`;
+  const code = record.outcome ? deployExitCode(record.outcome) : 1;
+  return `${record.pid}\n${Date.parse(record.at)}\n${code}\n${said.replace(/\s*\n\s*/g, ' ')}\n`;
 }
 
 function alive(pid: number): boolean {

@@ -1,4 +1,4 @@
-import { describeOutcome, RUNTIME, triggerAgent } from '../agent/cycle-record.js';
+import { deployExitCode, describeOutcome, RUNTIME, triggerAgent } from '../agent/cycle-record.js';
 import type { DeployOutcome } from '../agent/deploy.js';
 import { ExitCode } from '../errors.js';
 import type { CliContext } from './context.js';
@@ -7,8 +7,7 @@ import { reportFailure } from './failure.js';
 /** Prints a deploy's outcome; exit status 1 when it did not leave the device deployed. */
 export function reportDeploy(ctx: CliContext, outcome: DeployOutcome, json?: boolean): void {
   ctx.out(json ? `${JSON.stringify(outcome, null, 2)}\n` : `${describeOutcome(outcome)}\n`);
-  if (['invalid', 'bad', 'failed', 'rolled-back', 'no-target'].includes(outcome.result))
-    throw new ExitCode(1);
+  if (deployExitCode(outcome) !== 0) throw new ExitCode(1);
 }
 
 /**
