@@ -156,6 +156,21 @@ describe('deploy cycle (real git, simulated systemd)', () => {
     expect((await t.state()).history).toEqual([good, fixed]);
   });
 
+  it('syncs the disk before the gate after enable/disable and after setup commands, not otherwise', async () => {
+    const t = setup();
+    let syncs = 0;
+    t.deps.sync = () => Promise.resolve(void (syncs += 1));
+    t.up.commit({ '.piot.yaml': spec('node web.js'), 'web.js': '1' });
+    await deployOnce(t.deps);
+    expect(syncs).toBe(1); // units enabled
+    t.up.commit({ 'web.js': '2' });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed' });
+    expect(syncs).toBe(1); // restarts only: units and `current` are durable as written
+    t.up.commit({ '.piot.yaml': spec('node web.js', 'setup:\n  run: [touch built.txt]\n') });
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed' });
+    expect(syncs).toBe(2); // what setup wrote in the release directory
+  });
+
   it('stops the app when its first release is unhealthy (nothing to return to)', async () => {
     const t = setup();
     t.up.commit({ '.piot.yaml': spec('node crash.js') });

@@ -107,12 +107,15 @@ async function installedUnits(deps: DeployDeps, apps: (string | undefined)[]): P
   return units;
 }
 
-async function apply(deps: DeployDeps, app: string, steps: Step[]): Promise<void> {
+/**
+ * Applies the steps and makes them durable. Unit files and `current` reach the disk as they
+ * are written; what systemctl links for enable and disable does not, nor what `wrote` says
+ * commands wrote before (setup in the release directory, `once: release` jobs).
+ */
+async function apply(deps: DeployDeps, app: string, steps: Step[], wrote = false): Promise<void> {
   const { appDir } = appPaths(app, deps.root);
   for (const step of steps) await applyStep(step, { systemd: deps.systemd, appDir });
-  // Unit files and `current` reach the disk as they are written; what systemctl links for
-  // enable and disable does not.
-  if (steps.some((step) => step.action === 'enable' || step.action === 'disable'))
+  if (wrote || steps.some((step) => step.action === 'enable' || step.action === 'disable'))
     await (deps.sync ?? defaultSync)();
 }
 
@@ -438,7 +441,8 @@ export async function deployCommit(
     { commit, units, codeChanged, restart: secrets.restart },
   );
   log(`deploying ${short(commit)}:\n${describePlan(steps)}`);
-  await apply(deps, spec.app, steps);
+  const commandsWrote = spec.setup !== undefined || onceJobs(spec, units, 'release').length > 0;
+  await apply(deps, spec.app, steps, commandsWrote);
   // Secrets of services and jobs that no longer get them (removed, or not for this device).
   await pruneSecretEnvs(paths.secretsDir, secrets.names);
 
