@@ -236,12 +236,11 @@ export interface MirrorFetch {
  * `git fetch --prune` of a mirror (`+refs/*:refs/*`) from a protocol v2 server, with git
  * spawned only to write the pack received (`index-pack`), and to delete refs (`update-ref`,
  * which rewrites packed-refs); new and moved refs are written here as git writes them.
- * Nothing new: no process at all.
- * `git fetch` over HTTP spawns five (git twice, its HTTP helper, unpack-objects and a
- * connectivity walk), each dear on a Pi; the server's pack is trusted to be whole, as
- * index-pack checks it can resolve every object in it. `localRefs` is what the mirror has
- * now (undefined: refs this cannot read, so git fetches instead). Throws on anything
- * unexpected, so that the caller can ask git instead; a server that speaks only v0 too.
+ * Nothing new: no process at all. `git fetch` over HTTP spawns five (git twice, its HTTP
+ * helper, unpack-objects and a connectivity walk), each dear on a Pi; the server's pack is
+ * trusted to be whole, as index-pack checks it can resolve every object in it. Throws on
+ * anything unexpected (refs this cannot read, a server that speaks only v0 too), so that
+ * the caller can ask git instead.
  */
 export async function fetchMirrorHttp(
   url: string,
