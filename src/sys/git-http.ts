@@ -89,16 +89,21 @@ export async function lsRemoteHttp(
   return refs.get(ref);
 }
 
-const uploadPackRequest = (remote: HttpRemote, body: Buffer) => ({
-  method: 'POST' as const,
-  headers: {
+/** A request to the remote's git-upload-pack (protocol v2); its answer, once it is a 200 of the right type. */
+function uploadPack(remote: HttpRemote, body: Buffer): Promise<IncomingMessage> {
+  const headers = {
     ...remote.headers,
     'content-type': 'application/x-git-upload-pack-request',
     accept: 'application/x-git-upload-pack-result',
     'content-length': String(body.length),
-  },
-  body,
-});
+  };
+  return open(
+    `${remote.base}/git-upload-pack`,
+    { method: 'POST', headers, body },
+    'application/x-git-upload-pack-result',
+    remote.timeoutMs,
+  );
+}
 
 /** Protocol v2 `ls-refs` for the refs starting with prefix. */
 async function lsRefs(remote: HttpRemote, prefix: string): Promise<Map<string, string>> {
@@ -108,12 +113,7 @@ async function lsRefs(remote: HttpRemote, prefix: string): Promise<Map<string, s
     pkt(`ref-prefix ${prefix}\n`),
     Buffer.from('0000'),
   ]);
-  const listed = await exchange(
-    `${remote.base}/git-upload-pack`,
-    uploadPackRequest(remote, body),
-    'application/x-git-upload-pack-result',
-    remote.timeoutMs,
-  );
+  const listed = await readAnswer(await uploadPack(remote, body), `${remote.base}/git-upload-pack`);
   const refs = new Map<string, string>();
   for (const line of pktLines(listed)) {
     if (line.text === undefined) break;
@@ -210,7 +210,11 @@ async function exchange(
   type: string,
   timeoutMs: number,
 ): Promise<Buffer> {
-  const res = await open(url, request, type, timeoutMs);
+  return readAnswer(await open(url, request, type, timeoutMs), url);
+}
+
+/** An answer's body, up to MAX_ANSWER bytes. */
+function readAnswer(res: IncomingMessage, url: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -283,12 +287,7 @@ export async function fetchMirrorHttp(
       pkt('done\n'),
       Buffer.from('0000'),
     ]);
-    const res = await open(
-      `${remote.base}/git-upload-pack`,
-      uploadPackRequest(remote, body),
-      'application/x-git-upload-pack-result',
-      remote.timeoutMs,
-    );
+    const res = await uploadPack(remote, body);
     await gitWithInput(gitDir, [...options.config, 'index-pack', '--stdin', '--fix-thin'], {
       env: options.env,
       input: (stdin) => pipeline(res, packfileSection(url), stdin),
