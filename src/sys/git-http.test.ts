@@ -60,6 +60,26 @@ describe('ls-remote over smart HTTP in this process', () => {
     ]);
   });
 
+  it('sends a request again on a new connection when the server closed the kept-alive one', async () => {
+    const served = new WeakMap<object, number>();
+    let drop = false;
+    const closing = await serve((req, res) => {
+      const count = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, count);
+      if (drop && count > 1) {
+        drop = false;
+        req.socket.destroy();
+      } else git(req, res);
+    });
+    const server = {};
+    seen.length = 0;
+    expect(await lsRemoteHttp(`${closing}/app.git`, 'refs/heads/main', { server })).toBe(main);
+    drop = true;
+    expect(await lsRemoteHttp(`${closing}/app.git`, 'refs/heads/main', { server })).toBe(main);
+    expect(drop).toBe(false);
+    expect(seen.map((r) => r.method).join(' ')).toBe('GET POST POST POST');
+  });
+
   it('asks a server known to speak v2 with ls-refs alone, and with both requests after it failed', async () => {
     let refuse = false;
     const moody = await serve((req, res) => {
@@ -288,6 +308,36 @@ describe('a mirror fetches from an HTTP remote in this process', () => {
       /fetch response has no pack/,
     );
     expect(refsOf(mirror)).toBe(before);
+  });
+
+  it('takes the pack when index-pack is done before the response is', async () => {
+    const { mirror } = await newMirror(`${v2}/fetch.git`);
+    work.commit({ 'd.txt': '5' }, 'five');
+    push('main');
+    // The closing flush packet of each answer comes late: index-pack has exited by then.
+    const late = await serve((req, res) => {
+      if (req.method === 'POST') {
+        const chunks: Buffer[] = [];
+        const write = res.write.bind(res);
+        const end = res.end.bind(res);
+        res.write = (chunk: Buffer | string) => chunks.push(Buffer.from(chunk)) > 0;
+        res.end = ((chunk?: Buffer | string) => {
+          if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) chunks.push(Buffer.from(chunk));
+          const all = Buffer.concat(chunks);
+          write(all.subarray(0, -4));
+          setTimeout(() => end(all.subarray(-4)), 300);
+          return res;
+        }) as typeof res.end;
+      }
+      git(req, res);
+    });
+    const fetched = await fetchMirrorHttp(`${late}/fetch.git`, mirror, {
+      env: process.env,
+      config: [],
+    });
+    expect(fetched.changed).toBe(1);
+    expect(refsOf(mirror)).toBe(refsOf(bare));
+    fsck(mirror);
   });
 
   it('packs what its fetches brought when git would (maintain)', async () => {

@@ -176,6 +176,7 @@ function open(
   request: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: Buffer },
   type: string,
   timeoutMs: number,
+  retried = false,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
@@ -198,7 +199,13 @@ function open(
         Object.assign(new Error(`${url}: no answer in ${timeoutMs} ms`), { code: 'ETIMEDOUT' }),
       ),
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server closed just as this request went out: every
+      // request here only reads, so it is sent again, once, on a new connection.
+      if (!retried && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE'))
+        open(url, request, type, timeoutMs, true).then(resolve, reject);
+      else reject(error);
+    });
     req.end(request.body);
   });
 }
@@ -356,9 +363,13 @@ async function gitWithInput(
   try {
     await options.input(child.stdin);
   } catch (error) {
-    child.kill('SIGKILL');
-    await exited.catch(() => undefined);
-    throw error;
+    // A git that read all it wanted (index-pack: the pack up to its checksum) may exit
+    // before its input ends (here: the response's closing flush packet). Its standard input
+    // then breaks; how it exited tells. Any other failure of the input: git is stopped.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') child.kill('SIGKILL');
+    if ((await exited.catch(() => undefined)) !== 0) throw error;
+    return;
   }
   const code = await exited;
   if (code !== 0) {
