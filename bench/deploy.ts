@@ -3,6 +3,8 @@
 //  - trigger-to-healthy latency: `piot deploy --now` after a commit, until the new
 //    release passed its health gate (goal: under 5 s); and the same triggered from the hub
 //    (a deploy command, from queued to the device's answer);
+//  - the app's own start, without PioT: its unit restarted by hand until it answers (what a
+//    deploy adds to it is PioT's part);
 //  - the cost of an idle poll (CPU time of the agent and its git children per poll);
 //  The app repository is served over HTTP from the host (git http-backend), as a Pi's remote
 //  is a server on the network.
@@ -11,7 +13,8 @@
 //    with /metrics scraped every 15 s meanwhile, and its CPU use over that time (goal: < 0.5 %);
 //    the agent restarts first, as after a boot, and its CPU is counted from the end of the first
 //    minute; its memory right after the deploys is printed too.
-// Run: npm run bench:deploy   (IDLE_MINUTES=10 by default; ~15 minutes in all)
+// Run: npm run bench:deploy   (IDLE_MINUTES=10 and RUNS=5 deploys each way by default;
+// ~15 minutes in all)
 import { createApiToken, setUserPassword } from '../src/hub/admin.js';
 import type { CommandRecord } from '../src/hub/store/store.js';
 import { cachedImage, parseVariant } from '../src/vm/images.js';
@@ -21,7 +24,7 @@ import { GIT_HOST, startHostRepo } from '../test/vm/host-services.js';
 import { HUB_HOST, installHubIdentity, startTestHub } from '../test/vm/hub-host.js';
 
 const IDLE_MINUTES = Number(process.env.IDLE_MINUTES ?? 10);
-const RUNS = 5;
+const RUNS = Number(process.env.RUNS ?? 5);
 const SERVER = `require('http').createServer((q, s) => s.end(require('fs').readFileSync('version.txt'))).listen(8080, '127.0.0.1');\n`;
 const SPEC = `version: 1
 app: bench
@@ -101,6 +104,15 @@ try {
     hubGates.push(Number(/healthy in ([\d.]+) s/.exec(answered.result.message ?? '')?.[1]) * 1000);
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  // The app alone, without PioT: its unit restarted by hand until it answers, so that what
+  // a deploy adds to the app's own start shows.
+  const appAlone: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const out = await vm.sh(
+      'start=$(date +%s%N); sudo systemctl restart piot-bench-web.service; until curl -sf 127.0.0.1:8080 >/dev/null; do sleep 0.05; done; end=$(date +%s%N); echo "ms=$(( (end - start) / 1000000 ))"',
+    );
+    appAlone.push(Number(/ms=(\d+)/.exec(out)?.[1]));
+  }
 
   // Poll cost: the agent's cgroup CPU time over a minute of 1 s polls with nothing new.
   await vm.sh(
@@ -163,6 +175,11 @@ try {
       '< 5 s',
     ],
     ['  of which health gate', `${(median(gates) / 1000).toFixed(2)} s`, ''],
+    [
+      `the app alone: systemctl restart→answers, median of ${RUNS}`,
+      `${(median(appAlone) / 1000).toFixed(2)} s (runs: ${appAlone.map((l) => (l / 1000).toFixed(2)).join(' ')})`,
+      '',
+    ],
     [
       `hub deploy command→answer, median of ${RUNS}`,
       `${(median(hubLatencies) / 1000).toFixed(2)} s (runs: ${hubLatencies.map((l) => (l / 1000).toFixed(2)).join(' ')})`,
