@@ -67,6 +67,18 @@ export function deployExitCode(outcome: DeployOutcome): number {
 }
 
 /**
+ * Whether a cycle has news for the hub, next to the cycle before it. A deploy and a rollback
+ * always do; a cycle that ended as the one before it did (up to date, the same refused commit,
+ * the same failure) does not: the next periodic heartbeat carries whatever it recorded.
+ */
+export function cycleHasNews(record: CycleRecord, before: CycleRecord | undefined): boolean {
+  const result = record.outcome?.result;
+  if (result === 'deployed' || result === 'rolled-back') return true;
+  const line = (r: CycleRecord) => (r.outcome ? describeOutcome(r.outcome) : `error ${r.error}`);
+  return before === undefined || line(record) !== line(before);
+}
+
+/**
  * The last cycle for the device's `piot` script, which answers `piot deploy` with it without
  * starting Node.js: one line each for the agent's pid, when the cycle began (ms since the
  * epoch), the exit status, and what to print (`error: …` on standard error).

@@ -6,7 +6,7 @@ import { run } from '../../sys/process.js';
 import { createSystemd } from '../../sys/systemd.js';
 import { VERSION } from '../../version.js';
 import type { CycleBus } from '../agent.js';
-import { describeOutcome } from '../cycle-record.js';
+import { cycleHasNews, describeOutcome, type CycleRecord } from '../cycle-record.js';
 import type { HostLooks } from '../collectors/shared.js';
 import { describeRun, JOBS_DIR, readRuns, runJobNow } from '../jobs.js';
 import { releaseConfigOnDisk } from '../release.js';
@@ -168,6 +168,11 @@ export async function startDeviceReporter(options: {
     metricsAddress: () => metricsAddress(options.metrics),
     log: options.log,
   });
-  options.cycles.onCycle(() => reporter.nudge());
+  // A heartbeat at once after a cycle with news; an idle poll's cycle waits for the next one.
+  let before: CycleRecord | undefined;
+  options.cycles.onCycle((record) => {
+    if (cycleHasNews(record, before)) reporter.nudge();
+    before = record;
+  });
   return reporter;
 }
