@@ -6,11 +6,36 @@ import type { Sample } from './collectors/types.js';
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const metricName = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^(?=\d)/, '_');
-const labelName = (name: string) => name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/^(?=\d)/, '_');
-const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+/**
+ * A name cleaned once: every scrape renders the same few hundred names and label names, and
+ * on the device (node without its JIT) each regular expression run is dear. Bounded, since
+ * the hub renders names its devices chose.
+ */
+function remembered(clean: (name: string) => string): (name: string) => string {
+  const seen = new Map<string, string>();
+  return (name) => {
+    let cleaned = seen.get(name);
+    if (cleaned === undefined) {
+      if (seen.size >= 10_000) seen.clear();
+      cleaned = clean(name);
+      seen.set(name, cleaned);
+    }
+    return cleaned;
+  };
+}
+const metricName = remembered((name) =>
+  name.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/^(?=\d)/, '_'),
+);
+const labelName = remembered((name) => name.replace(/[^a-zA-Z0-9_]/g, '_').replace(/^(?=\d)/, '_'));
+const escapeHelp = (text: string) =>
+  text.includes('\\') || text.includes('\n')
+    ? text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+    : text;
 const escapeLabel = (value: string) =>
-  value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  value.includes('\\') || value.includes('\n') || value.includes('"')
+    ? value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+    : value;
 
 function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'NaN';
@@ -20,11 +45,16 @@ function formatValue(value: number): string {
 }
 
 function series(name: string, labels: Record<string, string> | undefined): string {
-  const pairs = Object.entries(labels ?? {})
-    .map(([k, v]) => [labelName(k), v] as const)
+  if (labels === undefined) return name;
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return name;
+  if (keys.length === 1)
+    return `${name}{${labelName(keys[0]!)}="${escapeLabel(labels[keys[0]!]!)}"}`;
+  const pairs = keys
+    .map((k) => [labelName(k), labels[k]!] as const)
     .sort(([a], [b]) => cmp(a, b))
     .map(([k, v]) => `${k}="${escapeLabel(v)}"`);
-  return pairs.length === 0 ? name : `${name}{${pairs.join(',')}}`;
+  return `${name}{${pairs.join(',')}}`;
 }
 
 /**
