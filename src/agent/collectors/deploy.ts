@@ -1,3 +1,4 @@
+import { statSync, type Stats } from 'node:fs';
 import { agentStateSchema, emptyState, type AgentState } from '../state.js';
 import { flag, gauge, readOptional } from './read.js';
 import type { Collector, Sample } from './types.js';
@@ -21,13 +22,31 @@ const lastInfo = gauge(
   'The last deploy: its commit and outcome (always 1).',
 );
 
+// The state file as last read: the agent replaces it (a new file renamed over it) only when
+// a deploy changes something, while every scrape and heartbeat wants it; validating its up
+// to 200 events each time cost more than rendering the whole scrape.
+let kept: { path: string; identity: string; state: AgentState } | undefined;
+
 // Read only: loadState would move a damaged file aside, which is the agent's call, not a scrape's.
 function readState(path: string): AgentState {
+  const stat = statOptional(path);
+  if (stat === undefined) return emptyState();
+  const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  if (kept?.path === path && kept.identity === identity) return kept.state;
   const text = readOptional(path);
   if (text === undefined) return emptyState();
   const parsed = agentStateSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new Error(`${path} is not a valid state file`);
+  kept = { path, identity, state: parsed.data };
   return parsed.data;
+}
+
+function statOptional(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The running release, bad commits and the last deploy's outcome from the agent's state file. */

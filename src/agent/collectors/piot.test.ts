@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,25 @@ describe('deploy', () => {
       ['piot_deploy_bad_commits', 0],
       ['piot_deploy_pending', 0],
     ]);
+  });
+
+  it('reads the state file again once it was replaced, even by one of the same size', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'piot-state-'));
+    const stateFile = join(dir, 'state.json');
+    const ctx = fixtureContext('vm', { stateFile });
+    const running = async () =>
+      (await deploy.collect(ctx)).find((s) => s.name === 'piot_deploy_info')?.labels?.commit;
+    const write = async (current: string) => {
+      await writeFile(`${stateFile}.new`, JSON.stringify({ version: 1, app: 'a', current }));
+      await rename(`${stateFile}.new`, stateFile);
+    };
+    await write('a'.repeat(40));
+    expect(await running()).toBe('a'.repeat(40));
+    expect(await running()).toBe('a'.repeat(40));
+    await write('b'.repeat(40));
+    expect(await running()).toBe('b'.repeat(40));
+    await rm(stateFile);
+    expect(await running()).toBeUndefined();
   });
 
   it('fails on a damaged state file and leaves it where it is', async () => {
