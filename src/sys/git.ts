@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { exists, syncDir } from './fs.js';
 import { fetchMirrorHttp, lsRemoteHttp } from './git-http.js';
 import { explainSshFailure, sshEnv, type GitSsh } from './git-ssh.js';
-import { run, type RunResult } from './process.js';
+import { run, runPipe, type RunResult } from './process.js';
 
 /** A failed git command, with what git said. */
 export class GitError extends Error {
@@ -147,14 +147,6 @@ export function createGit(options: {
       timeoutMs: 300_000,
     });
     if (result.code !== 0 && !opts.allowFail) throw failure(args, result);
-    return result;
-  };
-  const gitBinary = async (args: string[]) => {
-    const result = await run('git', ['--git-dir', options.mirror, ...args], {
-      env,
-      timeoutMs: 300_000,
-      binary: true,
-    });
     return result;
   };
   // An idle poll then spawns only ls-remote (none for an HTTP remote): each spawn is dear on a Pi.
@@ -302,9 +294,12 @@ export function createGit(options: {
       const temp = `${dir}.partial`;
       await rm(temp, { recursive: true, force: true });
       await mkdir(temp, { recursive: true });
-      const archive = await gitBinary(['archive', '--format=tar', commit]);
+      const [archive, untar] = await runPipe(
+        { command: 'git', args: ['--git-dir', options.mirror, 'archive', '--format=tar', commit] },
+        { command: 'tar', args: ['-x', '-C', temp] },
+        { env, timeoutMs: 300_000 },
+      );
       if (archive.code !== 0) throw new GitError(['archive', commit], archive.stderr, archive.code);
-      const untar = await run('tar', ['-x', '-C', temp], { input: archive.stdoutBytes });
       if (untar.code !== 0) throw new Error(`tar failed: ${untar.stderr}`);
       // The files reach the disk before the directory gets its name: after a power cut a
       // release directory is complete or absent, never a set of empty files.

@@ -58,6 +58,54 @@ export function run(
   });
 }
 
+/**
+ * Runs `from | to` without a shell: `from`'s standard output is `to`'s standard input, a pipe
+ * between the two that passes nothing through this process (git archive's tarball of a large
+ * repository would otherwise sit whole in its memory). Both results; never rejects on exit codes.
+ */
+export function runPipe(
+  from: { command: string; args: readonly string[] },
+  to: { command: string; args: readonly string[] },
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<[RunResult, RunResult]> {
+  const env = options.env ?? process.env;
+  const first = spawn(from.command, from.args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const second = spawn(to.command, to.args, { env, stdio: [first.stdout, 'pipe', 'pipe'] });
+  // The pipe's read end now belongs to `to`; this process keeps no copy of it.
+  first.stdout.destroy();
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          first.kill('SIGKILL');
+          second.kill('SIGKILL');
+        }, options.timeoutMs);
+  const finished = (child: ChildProcess, other: ChildProcess) =>
+    new Promise<RunResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+      child.on('error', (error) => {
+        other.kill('SIGKILL');
+        reject(error);
+      });
+      child.on('close', (code, signal) => {
+        const stdoutBytes = Buffer.concat(out);
+        resolve({
+          code,
+          signal,
+          stdout: stdoutBytes.toString('utf8'),
+          stdoutBytes,
+          stderr: Buffer.concat(err).toString('utf8'),
+        });
+      });
+    });
+  return Promise.all([finished(first, second), finished(second, first)]).finally(() =>
+    clearTimeout(timer),
+  );
+}
+
 /** A long-running process started by PioT (QEMU, a server). */
 export interface Background {
   pid: number;
