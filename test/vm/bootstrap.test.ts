@@ -83,7 +83,17 @@ it('a bare Pi bootstraps on first boot (nodejs and git from apt, repo cloned, ag
       // The boot after the power cut finishes the job.
       started = Date.now();
       await vm.waitForSsh();
-      await vm.waitFor('bootstrap done', () => bootstrapped(vm), 600_000);
+      await vm
+        .waitFor('bootstrap done', () => bootstrapped(vm), 600_000)
+        .catch(async (error) => {
+          // What the bootstrap did meanwhile says why it is not done.
+          const log = await vm
+            .sh(
+              'sudo journalctl -b -o short-monotonic --no-pager -u piot-bootstrap | tail -n 60; ps -eo pid,etimes,args --sort=start_time | tail -n 15',
+            )
+            .catch((why: unknown) => `(no log: ${String(why)})`);
+          throw new Error(`${(error as Error).message}\n--- piot-bootstrap this boot ---\n${log}`);
+        });
       console.log(`boot after the power cut: bootstrap done ${seconds(started)} after power on`);
 
       console.log(
