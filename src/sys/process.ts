@@ -12,6 +12,27 @@ export interface RunResult {
   stderr: string;
 }
 
+/** How a spawned child ended, with what it wrote; rejects only if it could not be started. */
+function outcome(child: ChildProcess, binary = false): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({
+        code,
+        signal,
+        stdout: binary ? '' : stdoutBytes.toString('utf8'),
+        stdoutBytes,
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
+
 /** Runs a command (argv, never a shell string) and collects its output; never rejects on exit codes. */
 export function run(
   command: string,
@@ -30,29 +51,13 @@ export function run(
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     const timer =
       options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stdoutBytes = Buffer.concat(out);
-      resolve({
-        code,
-        signal,
-        stdout: options.binary ? '' : stdoutBytes.toString('utf8'),
-        stdoutBytes,
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
+    outcome(child, options.binary)
+      .finally(() => clearTimeout(timer))
+      .then(resolve, reject);
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
@@ -73,37 +78,19 @@ export function runPipe(
   const second = spawn(to.command, to.args, { env, stdio: [first.stdout, 'pipe', 'pipe'] });
   // The pipe's read end now belongs to `to`; this process keeps no copy of it.
   first.stdout.destroy();
+  const stopBoth = () => {
+    first.kill('SIGKILL');
+    second.kill('SIGKILL');
+  };
   const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          first.kill('SIGKILL');
-          second.kill('SIGKILL');
-        }, options.timeoutMs);
-  const finished = (child: ChildProcess, other: ChildProcess) =>
-    new Promise<RunResult>((resolve, reject) => {
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-      child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
-      child.on('error', (error) => {
-        other.kill('SIGKILL');
-        reject(error);
-      });
-      child.on('close', (code, signal) => {
-        const stdoutBytes = Buffer.concat(out);
-        resolve({
-          code,
-          signal,
-          stdout: stdoutBytes.toString('utf8'),
-          stdoutBytes,
-          stderr: Buffer.concat(err).toString('utf8'),
-        });
-      });
+    options.timeoutMs === undefined ? undefined : setTimeout(stopBoth, options.timeoutMs);
+  // One that cannot start takes the other down with it.
+  const ended = (child: ChildProcess) =>
+    outcome(child).catch((error: unknown) => {
+      stopBoth();
+      throw error;
     });
-  return Promise.all([finished(first, second), finished(second, first)]).finally(() =>
-    clearTimeout(timer),
-  );
+  return Promise.all([ended(first), ended(second)]).finally(() => clearTimeout(timer));
 }
 
 /** A long-running process started by PioT (QEMU, a server). */
