@@ -53,12 +53,28 @@ const REBOOTING =
 /** The last lines before the guest resets: file systems are synced and read-only by then. */
 const RESETTING =
   /reboot: Restarting system|reboot: machine restart|systemd-shutdown\[\d+\]: Rebooting\./;
+/** The guest kernel's last word: nothing more happens on this boot. */
+const PANIC = /Kernel panic - not syncing:[^\n]*/;
+
+/** The guest's kernel panicked: the machine is stuck until its power is cycled. */
+export class GuestKernelPanic extends Error {
+  constructor(
+    message: string,
+    /** The kernel's panic line. */
+    readonly panic: string,
+  ) {
+    super(message);
+    this.name = 'GuestKernelPanic';
+  }
+}
 
 /** A Raspberry Pi OS–shaped image running under QEMU, with its console, SSH and power switch. */
 export class VirtualPi {
   readonly forwards: HostForward[];
   readonly consoleLog: string;
   accel: 'tcg' | 'kvm' = 'tcg';
+  /** Guest kernel panics that waitForSsh recovered from by cycling the power. */
+  panicsRecovered = 0;
   private qemu: Background | undefined;
   private bootOffset = 0;
   private expectingExit = false;
@@ -336,6 +352,11 @@ export class VirtualPi {
       const text = await this.consoleTail(1024 * 1024);
       const match = pattern.exec(text);
       if (match) return match[0];
+      const panic = PANIC.exec(text)?.[0].trim();
+      if (panic) {
+        const error = await this.failure(`the guest kernel panicked before ${pattern} appeared`);
+        throw new GuestKernelPanic(error.message, panic);
+      }
       if (!this.running && !this.restarting)
         throw await this.failure(`the VM stopped before ${pattern} appeared`);
       if (Date.now() > deadline)
@@ -344,26 +365,56 @@ export class VirtualPi {
     }
   }
 
-  /** Waits until condition() resolves true; fails with the console's tail after timeoutMs. */
+  /** The panic line when the guest kernel panicked during the current boot. */
+  async kernelPanic(): Promise<string | undefined> {
+    return PANIC.exec(await this.consoleTail().catch(() => ''))?.[0].trim();
+  }
+
+  /**
+   * Waits until condition() resolves true; fails with the console's tail after timeoutMs,
+   * and at once (a GuestKernelPanic) when the guest kernel panics.
+   */
   async waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await condition().catch(() => false))) {
       if (this.restartError) throw await this.failure(`${what}: the machine did not boot again`);
+      const panic = await this.kernelPanic();
+      if (panic) {
+        const error = await this.failure(`${what}: the guest kernel panicked (${panic})`);
+        throw new GuestKernelPanic(error.message, panic);
+      }
       if (Date.now() > deadline)
         throw await this.failure(`${what}: not true after ${timeoutMs / 1000} s`);
       await delay(1000);
     }
   }
 
-  /** Waits until SSH answers; returns the seconds it took from the call. */
-  async waitForSsh(timeoutMs = 180_000): Promise<number> {
+  /**
+   * Waits until SSH answers; returns the seconds it took from the call. A guest kernel that
+   * panics on the way (an emulator fault under TCG, nothing a program in the guest causes)
+   * gets its power cycled up to `panicRetries` times (default 1), each noted in the log and
+   * counted in panicsRecovered.
+   */
+  async waitForSsh(timeoutMs = 180_000, options: { panicRetries?: number } = {}): Promise<number> {
     const started = Date.now();
-    await this.waitFor(
-      'SSH login',
-      async () => (await this.ssh('true', { timeoutMs: 15_000 })).code === 0,
-      timeoutMs,
-    );
-    return (Date.now() - started) / 1000;
+    const retries = options.panicRetries ?? 1;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.waitFor(
+          'SSH login',
+          async () => (await this.ssh('true', { timeoutMs: 15_000 })).code === 0,
+          timeoutMs,
+        );
+        return (Date.now() - started) / 1000;
+      } catch (error) {
+        if (!(error instanceof GuestKernelPanic) || attempt >= retries) throw error;
+        (this.options.log ?? (() => undefined))(
+          `the guest kernel panicked (${error.panic}); cycling the power (full log: ${this.consoleLog})`,
+        );
+        this.panicsRecovered++;
+        await this.powerCut();
+      }
+    }
   }
 
   /** Runs a shell command on the guest as the SSH user. */

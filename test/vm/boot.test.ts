@@ -2,7 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withVm } from './harness.js';
+import { GuestKernelPanic } from '../../src/vm/machine.js';
+import { BOOT_TIMEOUT_MS, withVm } from './harness.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -105,6 +106,21 @@ describe('the virtual Pi (amd64)', () => {
           expect((await vm.ssh('command -v node')).code).not.toBe(0);
           expect((await vm.ssh('command -v git')).code).not.toBe(0);
           expect(await vm.sh('nmcli -t -f DEVICE,STATE device')).toMatch(/^eth0:connected$/m);
+
+          // A guest kernel panic ends the wait at once, and waitForSsh cycles the power.
+          const bootId = await vm.sh('cat /proc/sys/kernel/random/boot_id');
+          await vm.ssh('sudo sh -c "echo c > /proc/sysrq-trigger"', { timeoutMs: 10_000 });
+          const waited = Date.now();
+          const stuck = await vm.waitForSsh(120_000, { panicRetries: 0 }).catch((e: Error) => e);
+          expect(stuck).toBeInstanceOf(GuestKernelPanic);
+          expect((stuck as GuestKernelPanic).panic).toMatch(
+            /^Kernel panic - not syncing: sysrq triggered crash/,
+          );
+          expect(Date.now() - waited).toBeLessThan(60_000);
+          expect(vm.panicsRecovered).toBe(0);
+          await vm.waitForSsh(BOOT_TIMEOUT_MS);
+          expect(vm.panicsRecovered).toBe(1);
+          expect(await vm.sh('cat /proc/sys/kernel/random/boot_id')).not.toBe(bootId);
         },
         { guestForwards: [{ guestAddress: '10.0.2.100', guestPort: 80, hostPort }] },
       );

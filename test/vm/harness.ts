@@ -20,6 +20,7 @@ export async function withVm<T>(
     image: process.env.PIOT_TEST_IMAGE_OVERRIDE ?? (await image(variant)),
     accel: 'tcg',
     console: 'file',
+    log: (message) => console.error(`[virtual Pi] ${message}`),
     ...options,
   });
   try {
