@@ -144,8 +144,12 @@ export class VirtualPi {
     return this.forwards.find((f) => f.name === 'ssh')!.hostPort;
   }
 
+  /** Notes what the machine does on its own (falls back, boots again, cycles the power). */
+  private log(message: string): void {
+    this.options.log?.(message);
+  }
+
   private async boot(accel: 'auto' | 'tcg' | 'kvm'): Promise<void> {
-    const log = this.options.log ?? (() => undefined);
     this.restartError = undefined;
     const files = await readBootFiles(this.disk);
     const bootDir = join(this.workDir, 'boot');
@@ -193,7 +197,7 @@ export class VirtualPi {
         reason = (error as Error).message.split('\n')[0];
       }
       if (reason) {
-        log(`KVM did not work (${reason}); falling back to TCG`);
+        this.log(`KVM did not work (${reason}); falling back to TCG`);
         await this.kill();
         plan.accel = 'tcg';
         await this.launch(binary, plan);
@@ -242,7 +246,7 @@ export class VirtualPi {
       if (seen === undefined) {
         if (RESETTING.test(await this.consoleTail(4096).catch(() => ''))) seen = Date.now();
       } else if (Date.now() - seen > graceMs) {
-        (this.options.log ?? (() => undefined))(
+        this.log(
           `QEMU still runs ${graceMs / 1000} s after the guest reset; ending it` +
             (this.accel === 'kvm' ? ' and booting again under TCG' : ''),
         );
@@ -257,7 +261,6 @@ export class VirtualPi {
   /** A guest reboot ends QEMU (-no-reboot); boot again reading the boot partition, as a Pi does. */
   private onExit(qemu: Background, plan: QemuPlan, binary: string): void {
     if (this.expectingExit || this.stopped || this.qemu !== qemu) return;
-    const log = this.options.log ?? (() => undefined);
     this.restarting = (async () => {
       // The kernel's last line can be lost: newer kernels (trixie's 6.12) print to the serial
       // console from a thread that a reset may not wait for. systemd's lines come earlier.
@@ -265,7 +268,7 @@ export class VirtualPi {
         this.qemu = undefined;
         return;
       }
-      log('guest rebooted; booting again from the boot partition');
+      this.log('guest rebooted; booting again from the boot partition');
       try {
         const files = await readBootFiles(this.disk);
         const paths = await writeBootFiles(files, join(this.workDir, 'boot'));
@@ -279,7 +282,7 @@ export class VirtualPi {
       } catch (error) {
         this.qemu = undefined;
         this.restartError = error as Error;
-        log(`booting again after the reboot failed: ${(error as Error).message}`);
+        this.log(`booting again after the reboot failed: ${(error as Error).message}`);
       }
     })();
   }
@@ -353,16 +356,18 @@ export class VirtualPi {
       const match = pattern.exec(text);
       if (match) return match[0];
       const panic = PANIC.exec(text)?.[0].trim();
-      if (panic) {
-        const error = await this.failure(`the guest kernel panicked before ${pattern} appeared`);
-        throw new GuestKernelPanic(error.message, panic);
-      }
+      if (panic) throw await this.panicFailure(`waiting for ${pattern}`, panic);
       if (!this.running && !this.restarting)
         throw await this.failure(`the VM stopped before ${pattern} appeared`);
       if (Date.now() > deadline)
         throw await this.failure(`no ${pattern} on the console after ${timeoutMs / 1000} s`);
       await delay(250);
     }
+  }
+
+  private async panicFailure(what: string, panic: string): Promise<GuestKernelPanic> {
+    const error = await this.failure(`${what}: the guest kernel panicked (${panic})`);
+    return new GuestKernelPanic(error.message, panic);
   }
 
   /** The panic line when the guest kernel panicked during the current boot. */
@@ -379,10 +384,7 @@ export class VirtualPi {
     while (!(await condition().catch(() => false))) {
       if (this.restartError) throw await this.failure(`${what}: the machine did not boot again`);
       const panic = await this.kernelPanic();
-      if (panic) {
-        const error = await this.failure(`${what}: the guest kernel panicked (${panic})`);
-        throw new GuestKernelPanic(error.message, panic);
-      }
+      if (panic) throw await this.panicFailure(what, panic);
       if (Date.now() > deadline)
         throw await this.failure(`${what}: not true after ${timeoutMs / 1000} s`);
       await delay(1000);
@@ -408,7 +410,7 @@ export class VirtualPi {
         return (Date.now() - started) / 1000;
       } catch (error) {
         if (!(error instanceof GuestKernelPanic) || attempt >= retries) throw error;
-        (this.options.log ?? (() => undefined))(
+        this.log(
           `the guest kernel panicked (${error.panic}); cycling the power (full log: ${this.consoleLog})`,
         );
         this.panicsRecovered++;
