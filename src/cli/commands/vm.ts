@@ -149,28 +149,23 @@ Examples:
       for (const variant of variants) {
         lanes.set(variant.arch, [...(lanes.get(variant.arch) ?? []), variant]);
       }
-      const failures: Error[] = [];
-      await Promise.all(
+      // A failed build stops its own lane only: the other lane's build runs to its end.
+      const results = await Promise.allSettled(
         [...lanes.values()].map(async (lane) => {
           for (const variant of lane) {
             const started = Date.now();
-            try {
-              const result = await buildImage(variant);
-              const seconds = ((Date.now() - started) / 1000).toFixed(0);
-              ctx.out(
-                `${variantName(variant)}: ` +
-                  (result.built
-                    ? `built in ${seconds} s: ${result.path}\n`
-                    : `cached: ${result.path}\n`),
-              );
-            } catch (error) {
-              failures.push(error as Error);
-              return;
-            }
+            const result = await buildImage(variant);
+            const seconds = ((Date.now() - started) / 1000).toFixed(0);
+            ctx.out(
+              `${variantName(variant)}: ` +
+                (result.built
+                  ? `built in ${seconds} s: ${result.path}\n`
+                  : `cached: ${result.path}\n`),
+            );
           }
         }),
       );
-      const [failure] = failures;
-      if (failure) throw failure;
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
     });
 }
