@@ -6,7 +6,7 @@ import { startBackground, which, type Background, type RunResult } from '../sys/
 import { freePort } from '../sys/ports.js';
 import { createOverlay, isQcow2 } from '../sys/qemu-img.js';
 import { qmp } from '../sys/qmp.js';
-import { scpTo, ssh, type SshTarget } from '../sys/ssh.js';
+import { scpTo, ssh, sshBanner, sshMaster, type SshTarget } from '../sys/ssh.js';
 import { readBootFiles, writeBootFiles } from './boot-files.js';
 import {
   qemuArgs,
@@ -83,7 +83,9 @@ export class VirtualPi {
   /** Why booting again after a guest reboot failed, if it did. */
   private restartError: Error | undefined;
   private readonly disk: string;
-  private readonly sshTarget: SshTarget | undefined;
+  private readonly sshTarget: (SshTarget & { controlPath: string }) | undefined;
+  /** The SSH connection that commands share (see sshMaster), while it is up. */
+  private sshShared: Background | undefined;
 
   private constructor(
     private readonly options: VmOptions,
@@ -98,7 +100,12 @@ export class VirtualPi {
       : join(workDir, 'console.log');
     const sshPort = forwards.find((f) => f.name === 'ssh')!.hostPort;
     this.sshTarget = options.sshKey
-      ? { port: sshPort, user: options.sshUser ?? 'pi', key: options.sshKey }
+      ? {
+          port: sshPort,
+          user: options.sshUser ?? 'pi',
+          key: options.sshKey,
+          controlPath: join(workDir, 'ssh.sock'),
+        }
       : undefined;
   }
 
@@ -379,7 +386,12 @@ export class VirtualPi {
    * Waits until condition() resolves true; fails with the console's tail after timeoutMs,
    * and at once (a GuestKernelPanic) when the guest kernel panics.
    */
-  async waitFor(what: string, condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  async waitFor(
+    what: string,
+    condition: () => Promise<boolean>,
+    timeoutMs: number,
+    options: { intervalMs?: number } = {},
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await condition().catch(() => false))) {
       if (this.restartError) throw await this.failure(`${what}: the machine did not boot again`);
@@ -387,7 +399,7 @@ export class VirtualPi {
       if (panic) throw await this.panicFailure(what, panic);
       if (Date.now() > deadline)
         throw await this.failure(`${what}: not true after ${timeoutMs / 1000} s`);
-      await delay(1000);
+      await delay(options.intervalMs ?? 1000);
     }
   }
 
@@ -402,10 +414,14 @@ export class VirtualPi {
     const retries = options.panicRetries ?? 1;
     for (let attempt = 0; ; attempt++) {
       try {
+        const target = this.sshTarget;
         await this.waitFor(
           'SSH login',
-          async () => (await this.ssh('true', { timeoutMs: 15_000 })).code === 0,
+          async () =>
+            (!target || (await sshBanner(target, 2000))) &&
+            (await this.ssh('true', { timeoutMs: 15_000 })).code === 0,
           timeoutMs,
+          { intervalMs: 250 },
         );
         return (Date.now() - started) / 1000;
       } catch (error) {
@@ -420,7 +436,7 @@ export class VirtualPi {
   }
 
   /** Runs a shell command on the guest as the SSH user. */
-  ssh(
+  async ssh(
     command: string,
     options: { input?: string | Uint8Array; timeoutMs?: number } = {},
   ): Promise<RunResult> {
@@ -429,7 +445,20 @@ export class VirtualPi {
         hint: 'pass sshKey (or --ssh-key) for a user in the image',
       });
     }
-    return ssh(this.sshTarget, command, options);
+    const result = await ssh(this.sshTarget, command, options);
+    if (result.code !== 255) this.shareConnection(this.sshTarget);
+    return result;
+  }
+
+  /** Starts the connection that later commands share, unless it is up. */
+  private shareConnection(target: SshTarget & { controlPath: string }): void {
+    if (this.sshShared || !this.running || this.stopped) return;
+    const master = sshMaster(target);
+    this.sshShared = master;
+    const gone = () => {
+      if (this.sshShared === master) this.sshShared = undefined;
+    };
+    master.exited.then(gone, gone);
   }
 
   /** Runs a command and returns its stdout; throws with stderr and the exit code if it fails. */
@@ -483,6 +512,7 @@ export class VirtualPi {
   }
 
   private async kill(): Promise<void> {
+    this.sshShared?.kill();
     const qemu = this.qemu;
     if (!qemu) return;
     this.expectingExit = true;
@@ -505,6 +535,7 @@ export class VirtualPi {
       }
     }
     await this.kill();
+    await this.sshShared?.exited.catch(() => undefined);
     await rm(this.workDir, { recursive: true, force: true });
   }
 }

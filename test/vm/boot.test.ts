@@ -27,6 +27,16 @@ async function checkPiShape(vm: Parameters<Parameters<typeof withVm>[1]>[0]): Pr
     expect(failed.trim(), 'degraded must name its failed units').not.toBe('');
 }
 
+/** Commands soon share one SSH connection (the same client port), on every boot. */
+async function sharesOneConnection(vm: Parameters<Parameters<typeof withVm>[1]>[0]): Promise<void> {
+  const client = async () => (await vm.sh('echo $SSH_CONNECTION')).split(' ')[1];
+  await vm.waitFor(
+    'commands sharing one SSH connection',
+    async () => (await client()) === (await client()),
+    30_000,
+  );
+}
+
 describe('the virtual Pi (amd64)', () => {
   it('bookworm: boots (auto accel, KVM fallback), logs in, is Pi-shaped; survives a power cut', async () => {
     await withVm(
@@ -34,6 +44,7 @@ describe('the virtual Pi (amd64)', () => {
       async (vm, seconds) => {
         console.log(`bookworm-amd64-full: SSH after ${seconds.toFixed(1)} s (${vm.accel})`);
         expect(vm.accel).toMatch(/^(kvm|tcg)$/);
+        await sharesOneConnection(vm);
         await checkPiShape(vm);
         expect(await vm.sh('node --version; git --version')).toMatch(/^v18\..*\ngit version/);
         // The device bundle runs on the Node 18 that Debian Bookworm (Raspberry Pi OS) ships.
@@ -53,6 +64,7 @@ describe('the virtual Pi (amd64)', () => {
         await vm.powerCut();
         await vm.waitForSsh();
         expect((await vm.sh('cat /home/pi/synced')).trim()).toBe('precious');
+        await sharesOneConnection(vm);
         const kernel = await vm.sh('sudo dmesg');
         expect(kernel).not.toMatch(/EXT4-fs error|EXT4-fs \(vda2\): .*corrupt/i);
         expect(
