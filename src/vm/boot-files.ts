@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors.js';
 import { isFatType, parseMbr } from '../image/mbr.js';
 import { extractRange, isQcow2 } from '../sys/qemu-img.js';
+import { pvhKernel } from './pvh-kernel.js';
 
 /** What the Pi firmware would load: kernel, initramfs, command line and the machine it suits. */
 export interface BootFiles {
@@ -128,13 +130,23 @@ export async function readBootFiles(disk: string): Promise<BootFiles> {
   }
 }
 
-/** Writes boot files into dir; returns their paths for QEMU's -kernel, -initrd and -dtb. */
+/**
+ * Writes boot files into dir; returns their paths for QEMU's -kernel, -initrd and -dtb. An x86
+ * kernel is written decompressed where QEMU can start it so (see pvhKernel); dir keeps that
+ * until the kernel on the boot partition changes.
+ */
 export async function writeBootFiles(
   files: BootFiles,
   dir: string,
 ): Promise<{ kernel: string; initrd?: string; dtb?: string }> {
   const kernel = join(dir, 'kernel');
-  await writeFile(kernel, files.kernel);
+  const source = createHash('sha256').update(files.kernel).digest('hex');
+  const marker = join(dir, 'kernel.source');
+  if ((await readFile(marker, 'utf8').catch(() => '')) !== source) {
+    const direct = files.arch === 'amd64' && !files.raspberryPi && (await pvhKernel(files.kernel));
+    await writeFile(kernel, direct || files.kernel);
+    await writeFile(marker, source);
+  }
   const paths: { kernel: string; initrd?: string; dtb?: string } = { kernel };
   if (files.initrd) {
     paths.initrd = join(dir, 'initrd');

@@ -108,7 +108,13 @@ it(
       expect(await vm.sh('sudo piot deploy --now')).toMatch(
         new RegExp(`deployed ${v2.slice(0, 12)}`),
       );
-      expect(await vm.sh('curl -s 127.0.0.1:8081')).toBe(second);
+      // The reader has no health check: the deploy ends once its unit is active, a moment
+      // before Node listens.
+      await vm.waitFor(
+        'the reader serves the new value',
+        async () => (await vm.ssh('curl -s 127.0.0.1:8081')).stdout === second,
+        30_000,
+      );
       const after = await pids();
       expect(after['piot-demo-reader.service']).not.toBe(before['piot-demo-reader.service']);
       expect(after['piot-demo-other.service']).toBe(before['piot-demo-other.service']);
