@@ -35,17 +35,20 @@ it('a daily job whose time passed while the Pi was off runs right after it boots
       await vm.powerCut({ clock: '2027-03-01T04:30:00Z' });
       await vm.waitForSsh();
       expect(await vm.sh('date -u +%Y-%m-%dT%H')).toBe('2027-03-01T04\n');
+      type Jobs = { jobs: { name: string; next: string; last: { status: string } | null }[] };
+      const nightlyJob = async () =>
+        (JSON.parse(await vm.sh('sudo piot jobs --json')) as Jobs).jobs.find(
+          (j) => j.name === 'nightly',
+        );
+      // The run is recorded once its command has ended, a moment after it wrote its line.
       await vm.waitFor(
-        'the missed run',
-        async () => (await vm.ssh('sudo test -s /var/lib/piot/demo/nightly')).code === 0,
+        'the missed run, recorded',
+        async () => !!(await nightlyJob())?.last,
         120_000,
       );
       expect(await vm.sh('sudo cat /var/lib/piot/demo/nightly')).toMatch(/^04:3\d\n$/);
-      const jobs = JSON.parse(await vm.sh('sudo piot jobs --json')) as {
-        jobs: { name: string; next: string; last: { status: string } }[];
-      };
-      const nightly = jobs.jobs.find((j) => j.name === 'nightly')!;
-      expect(nightly.last.status).toBe('succeeded');
+      const nightly = (await nightlyJob())!;
+      expect(nightly.last?.status).toBe('succeeded');
       expect(nightly.next).toBe('2027-03-02T03:00:00.000Z');
     },
     { clock: '2027-02-28T02:40:00Z' },
