@@ -54,8 +54,11 @@ export function createSystemd(unitDir = '/etc/systemd/system'): Systemd {
       await syncDir(unitDir);
     },
     daemonReload: async () => void (await systemctl('daemon-reload')),
-    enable: async (unit) => void (await systemctl('enable', '--quiet', unit)),
-    disable: async (unit) => void (await systemctl('disable', '--quiet', unit)),
+    // Enabling only links the unit into its targets for the next boot. Without --no-reload
+    // every call also reloads the whole manager (seconds on a small Pi); the deploy plan
+    // enables after its one daemon-reload and disables before it.
+    enable: async (unit) => void (await systemctl('enable', '--quiet', '--no-reload', unit)),
+    disable: async (unit) => void (await systemctl('disable', '--quiet', '--no-reload', unit)),
     start: async (unit) => void (await systemctl('start', '--no-block', unit)),
     runOnce: async (unit) => (await run('systemctl', ['start', unit])).code === 0,
     stop: async (unit) => void (await systemctl('stop', unit)),
