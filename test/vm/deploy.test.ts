@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { withVm } from './harness.js';
-import { deviceStatus, guestRepo, installAgent } from './device.js';
+import { deviceState, deviceStatus, guestRepo, installAgent } from './device.js';
 
 /** A web service that serves version.txt and a health endpoint that says what `HEALTH` says. */
 const SERVER = `const fs = require('fs');
@@ -41,7 +41,7 @@ it(
         'version.txt': 'v1',
       });
       await vm.sh('sudo systemctl enable --now piot-agent.service');
-      await vm.waitFor('v1 deployed', async () => (await deviceStatus(vm)).current === v1, 90_000);
+      await vm.waitFor('v1 deployed', async () => (await deviceState(vm)).current === v1, 90_000);
       expect(await vm.sh('curl -s 127.0.0.1:8080')).toBe('v1');
       const units = (await deviceStatus(vm)).services.map((s) => s.unit);
       expect(units.sort()).toEqual([
@@ -95,7 +95,7 @@ it(
       const v4 = await commit({ '.piot.yaml': spec(), 'version.txt': 'v4' });
       await vm.sh('sudo tee /etc/piot/device.yaml >/dev/null', { input: device('hall') });
       await vm.sh('sudo systemctl restart piot-agent.service');
-      await vm.waitFor('hall runs v4', async () => (await deviceStatus(vm)).current === v4, 90_000);
+      await vm.waitFor('hall runs v4', async () => (await deviceState(vm)).current === v4, 90_000);
       expect((await deviceStatus(vm)).services.map((s) => s.unit).sort()).toEqual([
         'piot-demo-display.service',
         'piot-demo-web.service',

@@ -45,16 +45,39 @@ export async function guestRepo(vm: VirtualPi, dir = '/srv/app') {
   };
 }
 
-/** The device's state as `piot status --json` prints it. */
-export async function deviceStatus(vm: VirtualPi): Promise<{
+/** The agent's state file and its record of the last cycle, as `piot status --json` shows them. */
+export interface DeviceState {
   current?: string;
   pending?: unknown;
   badCommits: string[];
   lastDeploy?: { kind: string; commit: string; reason?: string };
-  services: { unit: string; active: string; pid: number }[];
+  network?: { result: string; commit: string; reason?: string };
   agent: { at: string; outcome?: { result: string } } | null;
-}> {
+}
+
+/** The device's state as `piot status --json` prints it. */
+export async function deviceStatus(
+  vm: VirtualPi,
+): Promise<DeviceState & { services: { unit: string; active: string; pid: number }[] }> {
   return JSON.parse(await vm.sh('sudo piot status --json')) as never;
+}
+
+/**
+ * The same state read straight from the agent's files, for polling: `piot status` starts
+ * Node.js, which takes seconds under emulation and slows the agent a test is waiting for.
+ * Tests wait on this, then check what `piot status` says.
+ */
+export async function deviceState(vm: VirtualPi): Promise<DeviceState> {
+  const out = await vm.sh(
+    "sudo sh -c 'cat /var/lib/piot/state.json 2>/dev/null || echo {}; echo; echo @@; cat /run/piot/agent.json 2>/dev/null || true'",
+  );
+  const [state = '{}', cycle = ''] = out.split('\n@@\n');
+  const parsed = JSON.parse(state) as Partial<DeviceState>;
+  return {
+    ...parsed,
+    badCommits: parsed.badCommits ?? [],
+    agent: cycle.trim() ? (JSON.parse(cycle) as DeviceState['agent']) : null,
+  };
 }
 
 /** What to print when a device does not settle: its status and the agent's journal. */

@@ -7,7 +7,7 @@ import { parseWebhook } from '../../src/hub/alerts/webhooks.js';
 import type { DeviceRecord } from '../../src/hub/store/store.js';
 import { withVm } from './harness.js';
 import { HUB_HOST, installHubIdentity, startTestHub } from './hub-host.js';
-import { deviceReport, deviceStatus, guestRepo, installAgent } from './device.js';
+import { deviceReport, deviceState, guestRepo, installAgent } from './device.js';
 
 const SPEC = `version: 1
 app: demo
@@ -72,7 +72,7 @@ it(
           const v1 = await commit({ '.piot.yaml': SPEC });
           await vm.sh('sudo systemctl enable --now piot-agent.service');
           await vm
-            .waitFor('v1 deployed', async () => (await deviceStatus(vm)).current === v1, 180_000)
+            .waitFor('v1 deployed', async () => (await deviceState(vm)).current === v1, 180_000)
             .catch(async (error: Error) => {
               throw new Error(`${error.message.split('\n')[0]}\n${await deviceReport(vm)}`);
             });

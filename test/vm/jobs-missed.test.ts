@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { withVm } from './harness.js';
-import { deviceStatus, guestRepo, installAgent } from './device.js';
+import { deviceState, guestRepo, installAgent } from './device.js';
 
 const SPEC = `version: 1
 app: demo
@@ -23,7 +23,7 @@ it('a daily job whose time passed while the Pi was off runs right after it boots
       await vm.sh('sudo systemctl enable --now piot-agent.service');
       await vm.waitFor(
         'release deployed',
-        async () => (await deviceStatus(vm)).lastDeploy?.kind === 'succeeded',
+        async () => (await deviceState(vm)).lastDeploy?.kind === 'succeeded',
         120_000,
       );
       const before = await vm.sh(

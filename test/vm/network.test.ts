@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { VirtualPi } from '../../src/vm/machine.js';
-import { deviceReport, deviceStatus, installAgent } from './device.js';
+import { deviceReport, deviceState, deviceStatus, installAgent } from './device.js';
 import { BOOT_TIMEOUT_MS, withVm } from './harness.js';
 import { GIT_HOST, startHostRepo } from './host-services.js';
 
@@ -45,11 +45,6 @@ async function trialStarted(vm: VirtualPi): Promise<void> {
 const poke = (vm: VirtualPi) =>
   vm.sh('sudo systemctl kill -s SIGUSR1 --kill-whom=main piot-agent.service');
 
-type Status = Awaited<ReturnType<typeof deviceStatus>> & {
-  network?: { result: string; commit: string; reason?: string };
-};
-const status = async (vm: VirtualPi) => (await deviceStatus(vm)) as Status;
-
 it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cuts the device off, also across a reboot mid-trial', async () => {
   const repo = await startHostRepo();
   try {
@@ -86,7 +81,7 @@ it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cut
           .waitFor(
             'c1 deployed with its network applied',
             async () => {
-              const s = await status(vm);
+              const s = await deviceState(vm);
               return s.current === c1 && s.network?.result === 'applied';
             },
             240_000,
@@ -137,10 +132,10 @@ it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cut
         expect(back - cut).toBeLessThan(120_000);
         await vm.waitFor(
           'the revert recorded',
-          async () => (await status(vm)).network?.commit === c2,
+          async () => (await deviceState(vm)).network?.commit === c2,
           120_000,
         );
-        let s = await status(vm);
+        let s = await deviceStatus(vm);
         expect(s.current).toBe(c2);
         expect(s.network?.result).toBe('reverted');
         expect(s.network?.reason).toMatch(/repository was not reachable within 30 s/);
@@ -167,10 +162,10 @@ it('applies .piot.yaml networks on trial: joins Wi-Fi, reverts a change that cut
         );
         await vm.waitFor(
           'the interrupted trial recorded',
-          async () => (await status(vm)).network?.commit === c3,
+          async () => (await deviceState(vm)).network?.commit === c3,
           60_000,
         );
-        s = await status(vm);
+        s = await deviceStatus(vm);
         expect(s.network?.result).toBe('reverted');
         expect(s.network?.reason).toMatch(/restarted during the network trial/);
         expect(s.current).toBe(c3);

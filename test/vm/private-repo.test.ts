@@ -10,7 +10,7 @@ import {
   type SshGitServer,
 } from '../support/ssh-git-server.js';
 import { upstream } from '../support/upstream.js';
-import { deviceReport, deviceStatus, installAgent } from './device.js';
+import { deviceReport, deviceState, installAgent } from './device.js';
 import { withVm } from './harness.js';
 
 /** Where the guest finds the SSH git server (a guest forward to its loopback port). */
@@ -75,7 +75,7 @@ it('a Pi deploys from a private repository over SSH with its deploy key, pins th
       await vm.sh('sudo systemctl enable --now piot-agent.service');
       await vm.waitFor(
         'the app deployed',
-        async () => (await deviceStatus(vm)).current === commit,
+        async () => (await deviceState(vm)).current === commit,
         180_000,
       );
       await vm.waitFor(

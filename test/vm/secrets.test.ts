@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { ageDevice, secretFileText } from '../support/secrets.js';
 import { withVm } from './harness.js';
-import { deviceReport, deviceStatus, guestRepo, installAgent } from './device.js';
+import { deviceReport, deviceState, deviceStatus, guestRepo, installAgent } from './device.js';
 
 /** Serves its API_TOKEN, so the test can see what the service was given. */
 const READER = `require('http').createServer((q, s) => s.end(process.env.API_TOKEN || '(none)'))
@@ -47,7 +47,7 @@ it(
       });
       await vm.sh('sudo systemctl enable --now piot-agent.service');
       await vm
-        .waitFor('v1 deployed', async () => (await deviceStatus(vm)).current === v1, 180_000)
+        .waitFor('v1 deployed', async () => (await deviceState(vm)).current === v1, 180_000)
         .catch(async (error: Error) => {
           throw new Error(`${error.message.split('\n')[0]}\n${await deviceReport(vm)}`);
         });
@@ -135,8 +135,8 @@ it(
       await vm.waitFor(
         'hall runs v2',
         async () => {
-          const s = await deviceStatus(vm);
-          return s.current === v2 && !s.services.some((x) => x.unit.includes('reader'));
+          if ((await deviceState(vm)).current !== v2) return false;
+          return !(await deviceStatus(vm)).services.some((x) => x.unit.includes('reader'));
         },
         120_000,
       );
