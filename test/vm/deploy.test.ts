@@ -41,8 +41,12 @@ it(
         'version.txt': 'v1',
       });
       await vm.sh('sudo systemctl enable --now piot-agent.service');
-      await vm.waitFor('v1 deployed', async () => (await deviceState(vm)).current === v1, 90_000);
-      expect(await vm.sh('curl -s 127.0.0.1:8080')).toBe('v1');
+      await vm.waitFor('v1 deployed', async () => (await deviceState(vm)).current === v1, 180_000);
+      await vm.waitFor(
+        'v1 serves',
+        async () => (await vm.ssh('curl -s 127.0.0.1:8080')).stdout === 'v1',
+        30_000,
+      );
       const units = (await deviceStatus(vm)).services.map((s) => s.unit);
       expect(units.sort()).toEqual([
         'piot-demo-sensor.service',
@@ -95,7 +99,7 @@ it(
       const v4 = await commit({ '.piot.yaml': spec(), 'version.txt': 'v4' });
       await vm.sh('sudo tee /etc/piot/device.yaml >/dev/null', { input: device('hall') });
       await vm.sh('sudo systemctl restart piot-agent.service');
-      await vm.waitFor('hall runs v4', async () => (await deviceState(vm)).current === v4, 90_000);
+      await vm.waitFor('hall runs v4', async () => (await deviceState(vm)).current === v4, 180_000);
       expect((await deviceStatus(vm)).services.map((s) => s.unit).sort()).toEqual([
         'piot-demo-display.service',
         'piot-demo-web.service',
