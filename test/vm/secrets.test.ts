@@ -51,7 +51,13 @@ it(
         .catch(async (error: Error) => {
           throw new Error(`${error.message.split('\n')[0]}\n${await deviceReport(vm)}`);
         });
-      expect(await vm.sh('curl -s 127.0.0.1:8081')).toBe(first);
+      // The reader has no health check: the release is current once its unit is active, a
+      // moment before Node listens.
+      await vm.waitFor(
+        'the reader serves the secret',
+        async () => (await vm.ssh('curl -s 127.0.0.1:8081')).stdout === first,
+        30_000,
+      );
 
       // Not in unit files, the journal, any process's arguments, or anywhere on disk.
       expect(await vm.sh('sudo cat /etc/systemd/system/piot-demo-*')).not.toContain(first);
@@ -108,8 +114,6 @@ it(
       expect(await vm.sh('sudo piot deploy --now')).toMatch(
         new RegExp(`deployed ${v2.slice(0, 12)}`),
       );
-      // The reader has no health check: the deploy ends once its unit is active, a moment
-      // before Node listens.
       await vm.waitFor(
         'the reader serves the new value',
         async () => (await vm.ssh('curl -s 127.0.0.1:8081')).stdout === second,
