@@ -7,7 +7,8 @@ import { fakeKernel, makeBootDisk } from './support/boot-disk.js';
 
 /**
  * A stand-in for qemu-system-x86_64 that plays one boot per start: the first ends with the
- * guest's reboot lines; what the next start does is chosen by FAKE_QEMU_NEXT.
+ * guest's reboot lines, or its kernel stops talking before or after it runs init
+ * (FAKE_QEMU_FIRST); what the next start does is chosen by FAKE_QEMU_NEXT.
  */
 const FAKE_QEMU = `#!/bin/sh
 for arg in "$@"; do
@@ -15,6 +16,15 @@ for arg in "$@"; do
 done
 n=$(( $(cat "$FAKE_QEMU_STARTS" 2>/dev/null || echo 0) + 1 ))
 echo $n > "$FAKE_QEMU_STARTS"
+kernel='[    1.211230] NET: Registered PF_INET protocol family\\n'
+if [ $n = 1 ] && [ "$FAKE_QEMU_FIRST" = stalls ]; then
+  printf "$kernel" >> "$log"
+  exec sleep 300
+fi
+if [ $n = 1 ] && [ "$FAKE_QEMU_FIRST" = runs-init ]; then
+  printf "$kernel"'[    3.590634] Run /init as init process\\n' >> "$log"
+  exec sleep 300
+fi
 if [ $n = 1 ]; then
   sleep 1
   printf 'piot-firstboot: done; rebooting\\nsystemd-shutdown[1]: Rebooting.\\nreboot: machine restart\\n' >> "$log"
@@ -37,7 +47,7 @@ afterEach(async () => {
 });
 
 async function startFake(
-  env: { first?: 'exits' | 'hangs'; next?: 'boots' | 'fails' },
+  env: { first?: 'exits' | 'hangs' | 'stalls' | 'runs-init'; next?: 'boots' | 'fails' },
   log: string[],
 ): Promise<{ starts: () => Promise<number> }> {
   const dir = await mkdtemp(join(tmpdir(), 'piot-fake-qemu-'));
@@ -52,6 +62,7 @@ async function startFake(
     image: disk,
     accel: 'tcg',
     resetGraceSeconds: 2,
+    kernelStallSeconds: 2,
     log: (message) => log.push(message),
   });
   return {
@@ -75,6 +86,27 @@ describe('a guest reboot on the virtual Pi', () => {
     expect(await vm!.waitForConsole(/booted again \(start 2\)/, 15_000)).toBeTruthy();
     expect(await fake.starts()).toBe(2);
     expect(log).toContain('QEMU still runs 2 s after the guest reset; ending it');
+  });
+
+  it('cycles the power of a guest kernel that stalls in its own start', async () => {
+    const log: string[] = [];
+    const fake = await startFake({ first: 'stalls' }, log);
+    expect(await vm!.waitForConsole(/booted again \(start 2\)/, 15_000)).toBeTruthy();
+    expect(await fake.starts()).toBe(2);
+    expect(vm!.stallsRecovered).toBe(1);
+    expect(log.join('\n')).toMatch(
+      /the guest kernel stalled \(no console output for 2 s after "\[ {4}1\.211230\] NET: Registered PF_INET protocol family"\); cycling the power/,
+    );
+  });
+
+  it('leaves a quiet guest alone once its kernel has run init', async () => {
+    const log: string[] = [];
+    const fake = await startFake({ first: 'runs-init' }, log);
+    await vm!.waitForConsole(/Run \/init as init process/, 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    expect(await fake.starts()).toBe(1);
+    expect(vm!.stallsRecovered).toBe(0);
+    expect(log).toEqual([]);
   });
 
   it('says why the machine did not boot again instead of waiting out the timeout', async () => {

@@ -42,6 +42,11 @@ export interface VmOptions {
   kvmProbeSeconds?: number;
   /** Seconds QEMU may stay up after the guest's reset before it is ended (default 20). */
   resetGraceSeconds?: number;
+  /**
+   * Seconds a guest kernel that has printed its start may stay silent before it runs init;
+   * after that its power is cycled (default 60; 0 never).
+   */
+  kernelStallSeconds?: number;
   log?: (message: string) => void;
 }
 
@@ -55,6 +60,10 @@ const RESETTING =
   /reboot: Restarting system|reboot: machine restart|systemd-shutdown\[\d+\]: Rebooting\./;
 /** The guest kernel's last word: nothing more happens on this boot. */
 const PANIC = /Kernel panic - not syncing:[^\n]*/;
+/** A line of the kernel's own start, as it prints it with printk times (not under `quiet`). */
+const KERNEL_LINE = /^\[\s*\d+\.\d+\] /m;
+/** The kernel has handed over to the initramfs or init: its own start is over. */
+const KERNEL_DONE = /Run \S+ as init process|systemd\[1\]:/;
 
 /** The guest's kernel panicked: the machine is stuck until its power is cycled. */
 export class GuestKernelPanic extends Error {
@@ -75,6 +84,8 @@ export class VirtualPi {
   accel: 'tcg' | 'kvm' = 'tcg';
   /** Guest kernel panics that waitForSsh recovered from by cycling the power. */
   panicsRecovered = 0;
+  /** Guest kernels that stalled in their own start and got their power cycled. */
+  stallsRecovered = 0;
   private qemu: Background | undefined;
   private bootOffset = 0;
   private expectingExit = false;
@@ -238,6 +249,48 @@ export class VirtualPi {
       );
     }
     void this.watchReset(qemu);
+    void this.watchKernel(qemu);
+  }
+
+  /**
+   * Under TCG a guest kernel can stall in its own start, an emulator fault that nothing in
+   * the guest causes (seen: silent from 1.2 s on, in network set-up, for minutes). A kernel
+   * that printed its first lines and then says nothing for kernelStallSeconds before it runs
+   * init gets its power cycled, as a watchdog would. Panics are left to waitForSsh, and a
+   * `quiet` kernel, which prints no start lines, is not watched.
+   */
+  private async watchKernel(qemu: Background): Promise<void> {
+    const stallMs = (this.options.kernelStallSeconds ?? 60) * 1000;
+    if (stallMs <= 0) return;
+    let size = -1;
+    let grewAt = Date.now();
+    while (this.qemu === qemu && this.running && !this.stopped) {
+      await delay(1000);
+      if (this.qemu !== qemu || this.expectingExit || this.stopped) return;
+      const text = await this.consoleTail(1024 * 1024).catch(() => '');
+      if (KERNEL_DONE.test(text) || PANIC.test(text)) return;
+      const now = await fileSize(this.consoleLog);
+      if (now !== size) {
+        size = now;
+        grewAt = Date.now();
+        continue;
+      }
+      if (!KERNEL_LINE.test(text) || Date.now() - grewAt < stallMs) continue;
+      const last = text.trimEnd().split('\n').at(-1)?.trim() ?? '';
+      this.log(
+        `the guest kernel stalled (no console output for ${stallMs / 1000} s after "${last}"); cycling the power (full log: ${this.consoleLog})`,
+      );
+      this.stallsRecovered++;
+      this.restarting = (async () => {
+        await this.kill();
+        await this.boot(this.accel);
+      })().catch((error: unknown) => {
+        this.qemu = undefined;
+        this.restartError = error as Error;
+        this.log(`booting again after the stall failed: ${(error as Error).message}`);
+      });
+      return;
+    }
   }
 
   /**
