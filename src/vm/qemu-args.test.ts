@@ -93,11 +93,17 @@ describe('qemuArgs', () => {
   it('boots the boot partition files with the command line, and no reboot', () => {
     const args = qemuArgs(plan).join(' ');
     expect(args).toContain(
-      '-kernel /tmp/k -initrd /tmp/i -append console=ttyS0 root=PARTUUID=5049f700-02',
+      '-kernel /tmp/k -initrd /tmp/i -append console=ttyS0 root=PARTUUID=5049f700-02 norandmaps',
     );
     expect(args).toContain('-cpu max -accel tcg');
     expect(args).toContain('-no-reboot');
     expect(args).toContain('-chardev file,id=con0,path=/tmp/c.log,append=on -serial chardev:con0');
+  });
+
+  it('turns address space randomization off only under TCG, and only once', () => {
+    expect(qemuArgs({ ...plan, accel: 'kvm' }).join(' ')).toMatch(/PARTUUID=5049f700-02 -drive/);
+    const again = qemuArgs({ ...plan, cmdline: `${plan.cmdline} norandmaps` }).join(' ');
+    expect(again.match(/norandmaps/g)).toHaveLength(1);
   });
 
   it('uses the virt machine for arm64 and raspi3b for a real Raspberry Pi OS image', () => {
