@@ -201,7 +201,7 @@ try {
   const appRows = (label: string, app: Awaited<ReturnType<typeof measureApp>>) => [
     [`${label}: trigger→healthy, median of ${RUNS}`, seconds(app.latencies), '< 5 s'],
     ['  of which health gate', `${(median(app.gates) / 1000).toFixed(2)} s`, ''],
-    [`  the app alone: systemctl restart→answers`, seconds(app.appAlone), ''],
+    ['  the app alone: systemctl restart→answers', seconds(app.appAlone), ''],
     [`  hub deploy command→answer, median of ${RUNS}`, seconds(app.hubLatencies), '< 5 s'],
     ['  of which health gate', `${(median(app.hubGates) / 1000).toFixed(2)} s`, ''],
   ];
