@@ -69,9 +69,17 @@ install_missing() {
   return 1
 }
 
-# A power cut during an earlier run can leave dpkg half done; finish its work first.
+# A power cut during an earlier run can leave dpkg half done; finish its work first. A cut
+# while a package was unpacked leaves it half installed (reinstall required): only unpacking
+# it again mends that, and dpkg --configure -a fails until then.
 dpkg_recover() {
-  dpkg --configure -a
+  dpkg --configure -a && return 0
+  local broken
+  broken=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 ~ /^.H|R/ { print $2 }')
+  [ -n "$broken" ] || return 1
+  log "reinstalling what a power cut left half installed: $(echo $broken)"
+  # shellcheck disable=SC2086
+  "${APT[@]}" install --reinstall --no-install-recommends $broken && dpkg --configure -a
 }
 
 log "starting (device file $DEVICE_FILE)"
