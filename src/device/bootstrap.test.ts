@@ -25,12 +25,34 @@ for a in "$@"; do
 done
 if [ -n "\${shift_done:-}" ]; then
   for a in "$@"; do case "$a" in nodejs|git|ca-certificates|openssh-client) touch "$FAKE/installed-$a" ;; esac; done
+  # Unpacking again mends what a power cut left half installed (listed in the half-installed file).
+  case " $* " in *" --reinstall "*) rm -f "$FAKE/half-installed" ;; esac
 fi
 exit 0`,
   'dpkg-query': `
+case "$*" in
+  *Status-Abbrev*)
+    # dpkg-query -W -f='\${db:Status-Abbrev} \${binary:Package}\\n': every package, as dpkg lists them.
+    printf 'ii  bash\\nii  libc6\\n'
+    [ ! -s "$FAKE/half-installed" ] || sed 's/^/iHR /' "$FAKE/half-installed"
+    exit 0 ;;
+esac
 pkg=\${@: -1}
 if [ -e "$FAKE/installed-$pkg" ]; then printf 'install ok installed'; else exit 1; fi`,
-  dpkg: `echo "dpkg $*" >>"$FAKE/calls.log"`,
+  dpkg: `
+echo "dpkg $*" >>"$FAKE/calls.log"
+if [ "$*" = "--configure -a" ] && [ -s "$FAKE/configure-failures" ]; then
+  n=$(cat "$FAKE/configure-failures"); echo $((n - 1)) >"$FAKE/configure-failures"
+  [ "$n" -le 0 ] || { echo "dpkg: error: dpkg frontend lock was locked by another process with pid 812" >&2; exit 2; }
+fi
+if [ "$*" = "--configure -a" ] && [ -s "$FAKE/half-installed" ]; then
+  while read -r p; do
+    echo "dpkg: error processing package $p (--configure):" >&2
+    echo " package $p is not ready for configuration" >&2
+    echo " cannot configure (current status 'half-installed')" >&2
+  done <"$FAKE/half-installed"
+  exit 1
+fi`,
   systemctl: `echo "systemctl $*" >>"$FAKE/calls.log"`,
   sleep: `echo "sleep $*" >>"$FAKE/calls.log"`,
   piot: `
@@ -160,6 +182,40 @@ describe('piot-bootstrap.sh', () => {
       'piot fetch',
       'systemctl enable --now --no-block piot-agent.service',
     ]);
+  });
+
+  it('reinstalls what a power cut left half installed, which dpkg --configure -a cannot mend', () => {
+    writeFileSync(join(fake, 'half-installed'), 'perl-base\nlibperl5.36\n');
+    const { code, log, calls } = bootstrap();
+    expect(code, log).toBe(0);
+    expect(log).toContain(
+      'piot-bootstrap: reinstalling what a power cut left half installed: perl-base libperl5.36',
+    );
+    const apt = calls.filter((c) => !c.includes(' update'));
+    expect(apt.slice(0, 4)).toEqual([
+      'dpkg --configure -a',
+      expect.stringMatching(
+        /^apt-get -q -y .* install --reinstall --no-install-recommends perl-base libperl5\.36$/,
+      ),
+      'dpkg --configure -a',
+      expect.stringMatching(
+        / install --no-install-recommends nodejs git ca-certificates openssh-client$/,
+      ),
+    ]);
+    // Mended at the first try: no wait, and nothing left half installed.
+    expect(calls.filter((c) => c.startsWith('sleep'))).toEqual([]);
+    expect(existsSync(join(fake, 'half-installed'))).toBe(false);
+    expect(existsSync(join(fake, 'lib', 'bootstrapped'))).toBe(true);
+  });
+
+  it('retries dpkg --configure -a with a wait when nothing is half installed to reinstall', () => {
+    writeFileSync(join(fake, 'configure-failures'), '2');
+    const { code, log, calls } = bootstrap();
+    expect(code, log).toBe(0);
+    expect(calls.filter((c) => c === 'dpkg --configure -a')).toHaveLength(3);
+    expect(calls.filter((c) => c.includes('--reinstall'))).toEqual([]);
+    expect(calls.filter((c) => c.startsWith('sleep'))).toEqual(['sleep 5', 'sleep 10']);
+    expect(log).toMatch(/dpkg --configure -a failed \(attempt 1, exit 2\): dpkg: error: .*lock/);
   });
 
   it('stops with a message when the device file is missing or Node.js is too old', () => {

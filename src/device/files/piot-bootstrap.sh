@@ -73,10 +73,11 @@ install_missing() {
 # while a package was unpacked leaves it half installed (reinstall required): only unpacking
 # it again mends that, and dpkg --configure -a fails until then.
 dpkg_recover() {
-  dpkg --configure -a && return 0
-  local broken
+  local rc=0 broken
+  dpkg --configure -a || rc=$?
+  [ "$rc" -ne 0 ] || return 0
   broken=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\n' | awk '$1 ~ /^.H|R/ { print $2 }')
-  [ -n "$broken" ] || return 1
+  [ -n "$broken" ] || return "$rc"
   log "reinstalling what a power cut left half installed: $(echo $broken)"
   # shellcheck disable=SC2086
   "${APT[@]}" install --reinstall --no-install-recommends $broken && dpkg --configure -a
