@@ -3,13 +3,13 @@ import {
   splitHeartbeat,
   type DeployEventRecord,
   type Heartbeat,
-  type HeartbeatSummary,
   type JobRunRecord,
   type Metrics,
 } from '../heartbeat.js';
 import { RETENTION } from '../retention.js';
 import { alertMethods } from './alerts-sql.js';
 import type { Db } from './db.js';
+import { postgresBatches } from './postgres-batch.js';
 import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
 import type { CommandRecord, Sample, Store } from './store.js';
 
@@ -33,43 +33,9 @@ const sampleRow = (name: string, at: number, m: Metrics) =>
     (v) => v ?? null,
   );
 
-/**
- * PostgreSQL: the common heartbeat (summary and metrics, nothing queued) as one statement, so
- * one round trip instead of a transaction's five. The nonce goes in without ON CONFLICT: a
- * nonce used before fails the whole statement, which then changes nothing.
- */
-async function plainHeartbeat(
-  db: Db,
-  input: {
-    name: string;
-    summary: HeartbeatSummary;
-    metrics?: Metrics;
-    now: number;
-    nonce: string;
-  },
-): Promise<boolean> {
-  const { name, now, metrics } = input;
-  const nonceCte = 'WITH fresh AS (INSERT INTO nonces (device, nonce, at) VALUES (?, ?, ?))';
-  const update = 'UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?';
-  const params: unknown[] = [name, input.nonce, now];
-  params.push(now, JSON.stringify(input.summary), name);
-  let sql = `${nonceCte} ${update}`;
-  if (metrics && Object.keys(metrics).length > 0) {
-    sql = `${nonceCte}, seen AS (${update}) ${INSERT_SAMPLE}`;
-    params.push(...sampleRow(name, now, metrics));
-  }
-  try {
-    await db.run(sql, params);
-    return true;
-  } catch (error) {
-    const { code, constraint } = error as { code?: string; constraint?: string };
-    if (code === '23505' && constraint === 'nonces_pkey') return false;
-    throw error;
-  }
-}
-
 /** The Store on a migrated Db: the same SQL for SQLite and PostgreSQL. */
 export function sqlStore(db: Db): Store {
+  const batches = db.dialect === 'postgres' ? postgresBatches(db) : undefined;
   return {
     async addEnrolmentToken(hash, { now, expiresAt }) {
       await db.run('INSERT INTO enrolment_tokens (hash, created_at, expires_at) VALUES (?, ?, ?)', [
@@ -86,6 +52,7 @@ export function sqlStore(db: Db): Store {
       }),
     getDevice: (name) => deviceIn(db, name),
     async deviceKey(name) {
+      if (batches) return batches.deviceKey(name);
       const rows = await db.all<{ signing: string; revoked: number }>(
         'SELECT signing, revoked FROM devices WHERE name = ?',
         [name],
@@ -102,8 +69,8 @@ export function sqlStore(db: Db): Store {
     recordHeartbeat: (name, heartbeat: Heartbeat, now, nonce) => {
       const { events, jobRuns, history } = heartbeat;
       const { summary, carried } = splitHeartbeat(heartbeat, now);
-      if (db.dialect === 'postgres' && !carried && nonce !== undefined)
-        return plainHeartbeat(db, { name, summary, metrics: heartbeat.metrics, now, nonce });
+      if (batches && !carried && nonce !== undefined)
+        return batches.recordHeartbeat({ name, summary, metrics: heartbeat.metrics, now, nonce });
       return db.transaction(async (tx) => {
         if (nonce !== undefined && !(await insertNonce(tx, name, nonce, now))) return false;
         await tx.run('UPDATE devices SET last_seen = ?, last_heartbeat = ? WHERE name = ?', [

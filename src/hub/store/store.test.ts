@@ -369,6 +369,67 @@ describeEachStore('hub store', (target) => {
     expect(await store.deployEvents('kitchen', 10)).toHaveLength(1);
   });
 
+  it('answers each of a burst of heartbeats on its own, as a busy hub sends them together', async () => {
+    await enrolled('kitchen');
+    await enrolled('garage');
+    expect(await store.recordHeartbeat('kitchen', { metrics: { cpu: 0.1 } }, T0, 'k0')).toBe(true);
+    const results = await Promise.allSettled([
+      store.recordHeartbeat('kitchen', { metrics: { cpu: 0.2 } }, T0 + 1, 'k1'),
+      store.recordHeartbeat('garage', { metrics: { cpu: 0.3 } }, T0 + 1, 'g1'),
+      store.recordHeartbeat('kitchen', { metrics: { cpu: 0.9 } }, T0 + 2, 'k0'), // used before
+      store.recordHeartbeat('nobody', { metrics: { cpu: 0.5 } }, T0 + 2, 'n1'), // not enrolled
+      store.recordHeartbeat('kitchen', { metrics: { cpu: 0.8 } }, T0 + 2, 'k1'), // used above
+      store.recordHeartbeat('garage', { health: { readOnlyRoot: true } }, T0 + 3, 'g2'),
+      store.recordHeartbeat('garage', { health: { readOnlyRoot: false } }, T0 + 3, 'g2'),
+      store.recordHeartbeat('kitchen', { metrics: { cpu: 0.4 } }, T0 + 3, 'k2'),
+      store.recordHeartbeat('garage', { metrics: { cpu: 0.6 } }, T0 + 4, 'k2'), // another device's
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([
+      true,
+      true,
+      false,
+      'rejected',
+      false,
+      true,
+      false,
+      true,
+      true,
+    ]);
+    const cpu = async (name: string) =>
+      (await store.samples(name, { from: 0, to: T0 + 10 })).map((s) => [s.at - T0, s.cpu]);
+    expect(await cpu('kitchen')).toEqual([
+      [0, 0.1],
+      [1, 0.2],
+      [3, 0.4],
+    ]);
+    expect(await cpu('garage')).toEqual([
+      [1, 0.3],
+      [4, 0.6],
+    ]);
+    expect(await cpu('nobody')).toEqual([]);
+    const kitchen = await store.getDevice('kitchen');
+    expect([kitchen?.lastSeen, kitchen?.lastHeartbeat?.metrics]).toEqual([T0 + 3, { cpu: 0.4 }]);
+    const garage = await store.getDevice('garage');
+    expect(garage?.lastSeen).toBe(T0 + 4);
+    expect(await store.useNonce('garage', 'g2', T0 + 5)).toBe(false);
+    expect(await store.useNonce('nobody', 'n1', T0 + 5)).toBe(true);
+  });
+
+  it('reads the keys of several devices at once, each its own', async () => {
+    await enrolled('kitchen');
+    await store.addEnrolmentToken('tok-garage', { now: T0 });
+    await store.enrol({ tokenHash: 'tok-garage', name: 'garage', signing: OTHER_KEY, now: T0 });
+    await store.revokeDevice('garage');
+    const names = ['kitchen', 'garage', 'nobody', 'kitchen', 'garage'];
+    expect(await Promise.all(names.map((name) => store.deviceKey(name)))).toEqual([
+      { signing: KEY, revoked: false },
+      { signing: OTHER_KEY, revoked: true },
+      undefined,
+      { signing: KEY, revoked: false },
+      { signing: OTHER_KEY, revoked: true },
+    ]);
+  });
+
   it('keeps users, API tokens and sessions', async () => {
     expect(await store.getUserPasswordHash('ada')).toBeUndefined();
     await store.setUser('ada', 'hash1', T0);
