@@ -1,6 +1,6 @@
 import { parse } from 'acorn';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,19 @@ describe('agent bundle', () => {
     const wide = [...new Set([...text].filter((c) => c.codePointAt(0)! > 0xff))];
     expect(wide).toEqual([]);
   });
+
+  it.skipIf(existsSync('/etc/piot/device.yaml'))(
+    'runs the agent as its unit does, and names a missing device file',
+    () => {
+      for (const args of [['agent'], ['agent', '--config', '/etc/piot/device.yaml']]) {
+        const result = spawnSync(process.execPath, [bundle, ...args], { encoding: 'utf8' });
+        expect(result.stderr).toBe(
+          'error: device file /etc/piot/device.yaml does not exist\nhint: check the path\n',
+        );
+        expect(result.status).toBe(1);
+      }
+    },
+  );
 
   it('runs and validates a file', () => {
     const result = spawnSync(process.execPath, [bundle, 'validate', 'examples/sensor'], {

@@ -1,6 +1,5 @@
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createUnitHealth, statFilesystem, timeSynchronized } from '../../sys/host-health.js';
 import { JOBS_DIR } from '../jobs.js';
 import { cpu } from './cpu.js';
@@ -58,7 +57,7 @@ export async function collectAll(
 ): Promise<Sample[]> {
   const results = await Promise.all(
     (options.collectors ?? COLLECTORS).map(async (c) => {
-      const start = performance.now();
+      const start = process.hrtime.bigint();
       let samples: Sample[] = [];
       let ok = true;
       try {
@@ -68,7 +67,7 @@ export async function collectAll(
         options.onError?.(c.name, error);
       }
       const labels = { collector: c.name };
-      const seconds = (performance.now() - start) / 1000;
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       return [...samples, duration(seconds, labels), success(ok ? 1 : 0, labels)];
     }),
   );
