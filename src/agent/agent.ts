@@ -3,6 +3,7 @@ import { writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
 import { cycleText, describeOutcome, RUNTIME, type CycleRecord } from './cycle-record.js';
 import { deployOnce, recover, type DeployDeps } from './deploy.js';
+import { isoTime } from '../sys/time.js';
 
 /**
  * Lets other parts of the agent (the hub's "deploy now") ask for a cycle and hear how it ended,
@@ -93,7 +94,7 @@ export async function runAgent(
   try {
     await withLock(runtime.lock, () => recover(deps));
     while (!stopping) {
-      const record: CycleRecord = { pid: process.pid, at: new Date().toISOString() };
+      const record: CycleRecord = { pid: process.pid, at: isoTime() };
       const fetch = asked;
       asked = false;
       cycles.starting();

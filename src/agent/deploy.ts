@@ -24,6 +24,7 @@ import type { NetworkDeps } from './network/trial.js';
 import { runSetup } from './setup.js';
 import { loadState, saveState, withEvent, type AgentState } from './state.js';
 import { appPaths, appUser, unitName } from './units.js';
+import { isoTime } from '../sys/time.js';
 
 /** What the device follows: a branch, or the newest tag matching a pattern. */
 export type Follow = { branch: string } | { tags: string };
@@ -65,7 +66,7 @@ export type DeployOutcome =
   | { result: 'rolled-back'; commit: string; to: string | undefined; reason: string }
   | { result: 'no-target' };
 
-const now = () => new Date().toISOString();
+const now = () => isoTime();
 const short = (commit: string | undefined) => (commit ? commit.slice(0, 12) : 'nothing');
 const MAX_BAD = 50;
 const MAX_HISTORY = 20;

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../sys/fs.js';
 import type { JournalLine } from '../sys/jobs-host.js';
 import type { Systemd } from '../sys/systemd.js';
 import { unitName } from './units.js';
+import { isoTime } from '../sys/time.js';
 
 /** Where job runs are kept: one file per job, the last RUNS_KEPT runs. */
 export const JOBS_DIR = '/var/lib/piot/jobs';
@@ -43,8 +44,8 @@ export function summarizeRun(lines: JournalLine[], env: StopEnv, endedAt: number
   } else if (env.EXIT_CODE === 'killed' || env.EXIT_CODE === 'dumped') status = 'killed';
   const startedAt = lines[0]?.at ?? endedAt;
   return {
-    start: new Date(startedAt).toISOString(),
-    end: new Date(endedAt).toISOString(),
+    start: isoTime(startedAt),
+    end: isoTime(endedAt),
     seconds: Math.round((endedAt - startedAt) / 100) / 10,
     status,
     exitCode: env.EXIT_CODE === 'exited' && Number.isFinite(exit) ? exit : undefined,
@@ -94,7 +95,7 @@ export async function runJobNow(
   job: string,
   jobsDir = JOBS_DIR,
 ): Promise<{ ok: boolean; run?: JobRun }> {
-  const started = new Date().toISOString();
+  const started = isoTime();
   const ok = await systemd.runOnce(unitName(app, job));
   // On a slow Pi the recording process (node) alone may take seconds to start.
   for (let i = 0; i < 300; i++) {

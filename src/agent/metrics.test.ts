@@ -147,6 +147,7 @@ describe('startMetricsServer', () => {
     const res = await fetch(server.url);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe(CONTENT_TYPE);
+    expect(res.headers.get('date')).toBeNull();
     const body = await res.text();
     expect(body).toContain('\nnode_thermal_zone_temp{type="cpu-thermal",zone="0"} 48.686\n');
     expect(body).toContain('\npiot_root_readonly 0\n');

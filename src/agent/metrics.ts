@@ -134,6 +134,9 @@ export async function startMetricsServer(options: {
   };
 
   const server = createServer((req, res) => {
+    // No Date header: Prometheus does not read it, and formatting one would set up ICU's
+    // time-zone data in the agent (see isoTime).
+    res.sendDate = false;
     handle(req, res).catch((error: unknown) => {
       options.onError?.(error);
       if (!res.headersSent) reply(res, 500, 'internal error\n');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readFile, rename } from 'node:fs/promises';
 import { writeFileAtomic } from '../sys/fs.js';
+import { isoTime } from '../sys/time.js';
 
 const deployEvent = z.object({
   at: z.string(),
@@ -82,7 +83,7 @@ export async function loadState(
     parsed = undefined;
   }
   if (parsed?.success) return parsed.data;
-  const kept = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const kept = `${path}.corrupt-${isoTime().replace(/[:.]/g, '-')}`;
   await rename(path, kept);
   log(`state file ${path} was damaged; kept it as ${kept} and started afresh`);
   return emptyState();

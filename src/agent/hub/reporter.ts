@@ -7,6 +7,7 @@ import { HubRequestError, type HubClient } from './client.js';
 import { carryOut, type CommandHost, type RunningRelease } from './commands.js';
 import type { SampleQueue } from './queue.js';
 import type { CpuTotals, HubHealth, HubMetrics, HubService } from './summary.js';
+import { isoTime } from '../../sys/time.js';
 
 /** Where the agent keeps what concerns the hub (on the root filesystem: it outlives boots). */
 export const HUB_DIR = '/var/lib/piot/hub';
@@ -143,7 +144,7 @@ export function startReporter(deps: ReporterDeps): Reporter {
           await deps.client.enrol(token, deps.signing);
           await writeFileAtomic(
             join(dir, 'enrolled.json'),
-            `${JSON.stringify({ url: deps.url, device: deps.device, signing: deps.signing, at: new Date(now()).toISOString() })}\n`,
+            `${JSON.stringify({ url: deps.url, device: deps.device, signing: deps.signing, at: isoTime(now()) })}\n`,
           );
           deps.log(`hub: enrolled with ${deps.url} as ${deps.device}`);
           lastProblem = '';

@@ -11,6 +11,7 @@ import {
 import type { NetworkOutcome } from '../state.js';
 import { connectionId, describeNetworkPlan, planNetwork, type NetworkStep } from './plan.js';
 import { NETWORK_PREFIX, type Keyfiles } from './render.js';
+import { isoTime } from '../../sys/time.js';
 
 /** What applying a network change needs (tests: a fake NetworkManager, temp dirs, a fake clock). */
 export interface NetworkDeps {
@@ -39,7 +40,6 @@ const trialSchema = z.object({
 type Trial = z.output<typeof trialSchema>;
 
 const RETRY_MS = 2_000;
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Resolves with `undefined` on success or the failure's message, giving up after `ms`. */
 async function attempt(check: () => Promise<void>, ms: number): Promise<string | undefined> {
@@ -122,8 +122,8 @@ export async function applyNetwork(
   const trial: Trial = {
     version: 1,
     commit: options.commit,
-    startedAt: iso(started),
-    deadline: iso(deadline),
+    startedAt: isoTime(started),
+    deadline: isoTime(deadline),
     previous: onDisk,
     active,
   };
@@ -154,12 +154,12 @@ export async function applyNetwork(
   if (why === undefined) {
     await dropTrial(deps.trialPath);
     deps.log(`the network change is kept: the repository answered after ${seconds} s`);
-    return { result: 'applied', at: iso(deps.now()), commit: options.commit };
+    return { result: 'applied', at: isoTime(deps.now()), commit: options.commit };
   }
   const reason = `the repository was not reachable within ${Math.round(options.timeoutMs / 1000)} s (${why.split('\n')[0]}); the previous connections were restored`;
   deps.log(`network change of ${options.commit.slice(0, 12)} reverted: ${reason}`);
   await revert(deps, trial);
-  return { result: 'reverted', at: iso(deps.now()), commit: options.commit, reason };
+  return { result: 'reverted', at: isoTime(deps.now()), commit: options.commit, reason };
 }
 
 /**
@@ -190,5 +190,5 @@ export async function recoverNetwork(deps: NetworkDeps): Promise<NetworkOutcome 
   const reason = `the agent restarted during the network trial (started ${trial.startedAt}) before the repository was reached; the previous connections were restored`;
   deps.log(`network change of ${trial.commit.slice(0, 12)} not confirmed: ${reason}`);
   await revert(deps, trial);
-  return { result: 'reverted', at: iso(deps.now()), commit: trial.commit, reason };
+  return { result: 'reverted', at: isoTime(deps.now()), commit: trial.commit, reason };
 }
