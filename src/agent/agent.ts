@@ -1,9 +1,9 @@
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../sys/fs.js';
 import { withLock } from '../sys/lock.js';
+import { isoTime } from '../sys/time.js';
 import { cycleText, describeOutcome, RUNTIME, type CycleRecord } from './cycle-record.js';
 import { deployOnce, recover, type DeployDeps } from './deploy.js';
-import { isoTime } from '../sys/time.js';
 
 /**
  * Lets other parts of the agent (the hub's "deploy now") ask for a cycle and hear how it ended,

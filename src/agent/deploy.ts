@@ -4,6 +4,7 @@ import type { Git } from '../sys/git.js';
 import { exists } from '../sys/fs.js';
 import { run } from '../sys/process.js';
 import { ensureSystemUser, type Systemd } from '../sys/systemd.js';
+import { isoTime } from '../sys/time.js';
 import type { PiotYaml } from '../spec/schema.js';
 import { applyStep } from './apply.js';
 import { gatedServices, healthGate, type HealthDeps } from './health.js';
@@ -24,7 +25,6 @@ import type { NetworkDeps } from './network/trial.js';
 import { runSetup } from './setup.js';
 import { loadState, saveState, withEvent, type AgentState } from './state.js';
 import { appPaths, appUser, unitName } from './units.js';
-import { isoTime } from '../sys/time.js';
 
 /** What the device follows: a branch, or the newest tag matching a pattern. */
 export type Follow = { branch: string } | { tags: string };

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../sys/fs.js';
 import type { JournalLine } from '../sys/jobs-host.js';
 import type { Systemd } from '../sys/systemd.js';
-import { unitName } from './units.js';
 import { isoTime } from '../sys/time.js';
+import { unitName } from './units.js';
 
 /** Where job runs are kept: one file per job, the last RUNS_KEPT runs. */
 export const JOBS_DIR = '/var/lib/piot/jobs';

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../sys/fs.js';
+import { isoTime } from '../../sys/time.js';
 import type { JobRun } from '../jobs.js';
 import type { AgentState, DeployEvent } from '../state.js';
 import { HubRequestError, type HubClient } from './client.js';
 import { carryOut, type CommandHost, type RunningRelease } from './commands.js';
 import type { SampleQueue } from './queue.js';
 import type { CpuTotals, HubHealth, HubMetrics, HubService } from './summary.js';
-import { isoTime } from '../../sys/time.js';
 
 /** Where the agent keeps what concerns the hub (on the root filesystem: it outlives boots). */
 export const HUB_DIR = '/var/lib/piot/hub';

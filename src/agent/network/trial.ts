@@ -8,10 +8,10 @@ import {
   writeKeyfile,
   type NetworkManager,
 } from '../../sys/network-manager.js';
+import { isoTime } from '../../sys/time.js';
 import type { NetworkOutcome } from '../state.js';
 import { connectionId, describeNetworkPlan, planNetwork, type NetworkStep } from './plan.js';
 import { NETWORK_PREFIX, type Keyfiles } from './render.js';
-import { isoTime } from '../../sys/time.js';
 
 /** What applying a network change needs (tests: a fake NetworkManager, temp dirs, a fake clock). */
 export interface NetworkDeps {

@@ -9,8 +9,8 @@ import {
 import { RETENTION } from '../retention.js';
 import { alertMethods } from './alerts-sql.js';
 import type { Db } from './db.js';
-import { postgresBatches } from './postgres-batch.js';
 import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
+import { postgresBatches } from './postgres-batch.js';
 import type { CommandRecord, Sample, Store } from './store.js';
 
 const HOUR = 3_600_000;
