@@ -9,13 +9,28 @@ export function numberPlaceholders(sql: string): string {
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
+/**
+ * The hub's SQL is a fixed set of strings: each statement with parameters gets a name, so
+ * every connection parses and plans it once (as the SQLite store prepares each once) instead
+ * of on every query. Statements without parameters (migrations) stay unnamed.
+ */
+const named = new Map<string, { name: string; text: string }>();
+function statement(sql: string, values: unknown[]): pg.QueryConfig {
+  if (values.length === 0) return { text: numberPlaceholders(sql) };
+  let known = named.get(sql);
+  if (!known && named.size < 1000) {
+    known = { name: `piot_${named.size + 1}`, text: numberPlaceholders(sql) };
+    named.set(sql, known);
+  }
+  return known ? { ...known, values } : { text: numberPlaceholders(sql), values };
+}
+
 function on(client: Queryable): Omit<Db, 'transaction' | 'close'> {
   return {
     dialect: 'postgres',
     all: async <T>(sql: string, params: unknown[] = []) =>
-      (await client.query(numberPlaceholders(sql), params)).rows as T[],
-    run: async (sql, params = []) =>
-      (await client.query(numberPlaceholders(sql), params)).rowCount ?? 0,
+      (await client.query(statement(sql, params))).rows as T[],
+    run: async (sql, params = []) => (await client.query(statement(sql, params))).rowCount ?? 0,
   };
 }
 
