@@ -7,13 +7,17 @@
 // from GENERATORS separate node processes (this file with `generate`), CONCURRENCY keep-alive
 // connections in all, each sending a realistic heartbeat (agent, metrics, deploy summary,
 // health, a few services), signed with `signRequest` when it is sent: a fresh time and nonce
-// every request, nothing signed ahead. Each request's latency is measured from before signing
+// every request, nothing signed ahead. As the agent does, each device first opens a device
+// session (POST …/session, signed with its Ed25519 key) and signs heartbeats with the session's
+// key (HMAC-SHA256); AUTH=ed25519 signs each heartbeat with the device's Ed25519 key instead,
+// and AUTH=session,ed25519 measures both in one run. Each request's latency is measured from before signing
 // to the end of the answer. Requests answered in the WARMUP_S seconds after the start are not
 // counted; those answered in the DURATION_S seconds after that are.
 // First, as the peer, the same generators load a floor: a bare node:http server that answers
 // without verifying or storing anything (what the load itself leaves of the machine); each
 // hub's throughput is also printed as a share of the floor's.
-// Run: npm run bench:hub   (DEVICES=200 CONCURRENCY=64 GENERATORS=2 WARMUP_S=2 DURATION_S=10)
+// Run: npm run bench:hub
+//   (DEVICES=200 CONCURRENCY=64 GENERATORS=2 WARMUP_S=2 DURATION_S=10 AUTH=session)
 import { spawn } from 'node:child_process';
 import {
   createPrivateKey,
@@ -34,7 +38,13 @@ import pg from 'pg';
 import { createEnrolmentToken } from '../src/hub/admin.js';
 import type { Heartbeat } from '../src/hub/heartbeat.js';
 import { startHub } from '../src/hub/serve.js';
-import { signRequest } from '../src/hub/signing.js';
+import {
+  deriveSessionKey,
+  sessionKeyPair,
+  sharedSecret,
+  signRequest,
+  type DeviceSession,
+} from '../src/hub/signing.js';
 import { openStore } from '../src/hub/store/open.js';
 import type { Store } from '../src/hub/store/store.js';
 
@@ -45,6 +55,10 @@ interface GeneratorJob {
   url: string;
   devices: { name: string; key: string }[];
   concurrency: number;
+  /** How each heartbeat is signed: with a device session's key (as the agent does), or Ed25519. */
+  auth: Auth;
+  /** Loading the floor, which knows no sessions: sign with made-up session keys. */
+  floor: boolean;
   /** Wall-clock ms: load starts, counting starts, load stops. */
   startAt: number;
   measureFrom: number;
@@ -65,6 +79,8 @@ interface GeneratorResult {
 }
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+type Auth = 'session' | 'ed25519';
 
 // ── The load generator (a child process) ────────────────────────────────────────────────
 
@@ -147,6 +163,37 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
       req.end(body);
     });
 
+  // Each device opens its session before the load starts, as an agent does once an hour.
+  const sessions = new Map<string, DeviceSession>();
+  if (job.auth === 'session' && job.floor) {
+    for (const { name } of devices) {
+      sessions.set(name, { id: randomBytes(16).toString('base64url'), key: randomBytes(32) });
+    }
+  } else if (job.auth === 'session') {
+    await Promise.all(
+      devices.map(async (device) => {
+        const path = `/api/v1/devices/${device.name}/session`;
+        const mine = sessionKeyPair();
+        const body = Buffer.from(JSON.stringify({ x25519: mine.publicKey }));
+        const headers = signRequest({
+          device: device.name,
+          privateKey: keys.get(device.name)!,
+          method: 'POST',
+          path,
+          body,
+        });
+        const { status, text } = await post(path, headers, body);
+        if (status !== 201) throw new Error(`opening ${device.name}'s session: ${status} ${text}`);
+        const answer = JSON.parse(text) as { session: string; x25519: string };
+        const shared = sharedSecret(mine.privateKey, answer.x25519)!;
+        sessions.set(device.name, {
+          id: answer.session,
+          key: deriveSessionKey(shared, answer.session, device.name),
+        });
+      }),
+    );
+  }
+
   const wallNow = () => performance.timeOrigin + performance.now();
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, job.startAt - Date.now())));
   let cpuAtStart: NodeJS.CpuUsage | undefined;
@@ -171,6 +218,7 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
       const headers = signRequest({
         device: device.name,
         privateKey: keys.get(device.name)!,
+        session: sessions.get(device.name),
         method: 'POST',
         path,
         body,
@@ -302,7 +350,7 @@ function verifyRate(): number {
   return n / ((performance.now() - start) / 1000);
 }
 
-async function bench(label: string, opened: Opened | undefined): Promise<Measured> {
+async function bench(label: string, opened: Opened | undefined, auth: Auth): Promise<Measured> {
   const devices = env('DEVICES', 200);
   const concurrency = env('CONCURRENCY', 64);
   const generators = env('GENERATORS', 2);
@@ -366,6 +414,8 @@ async function bench(label: string, opened: Opened | undefined): Promise<Measure
           url: hub.url,
           devices: fleet.filter((_, i) => i % generators === g),
           concurrency: Math.ceil(concurrency / generators),
+          auth,
+          floor: !store,
           startAt,
           measureFrom,
           stopAt,
@@ -430,40 +480,58 @@ interface Measured {
   p99: number;
 }
 
+/** AUTH: how devices sign, `session` (the agent's way), `ed25519`, or both in turn. */
+function auths(): Auth[] {
+  const list = (process.env.AUTH ?? 'session').split(',').map((a) => a.trim());
+  for (const a of list) {
+    if (a !== 'session' && a !== 'ed25519') {
+      throw new Error(`AUTH=${process.env.AUTH}: each entry must be session or ed25519`);
+    }
+  }
+  return list as Auth[];
+}
+
+const AUTH_LABEL: Record<Auth, string> = {
+  session: 'signed with a device session key (HMAC-SHA256)',
+  ed25519: "signed with the device's Ed25519 key",
+};
+
 async function main(): Promise<void> {
+  const modes = auths();
   console.log(
     `Ed25519 verifications on this machine: ${Math.round(verifyRate()).toLocaleString('en')}/s ` +
-      'on one core (the hub verifies one per heartbeat)',
+      'on one core (what the hub does for each request signed with a device key)',
   );
   const floor = await bench(
-    'Floor: node:http answering without verification or storage',
+    `Floor: node:http answering without verification or storage; ${AUTH_LABEL[modes[0]!]}`,
     undefined,
+    modes[0]!,
   );
   const ofFloor = (m: Measured) =>
     `  of the floor: ${Math.round((100 * m.perSecond) / floor.perSecond)} % of its throughput`;
-  const sqlite = await openSqliteStore();
-  try {
-    console.log(ofFloor(await bench('SQLite (hub.db in a temporary directory)', sqlite)));
-  } finally {
-    await sqlite.dispose();
-  }
   const url = process.env.PIOT_TEST_POSTGRES;
+  for (const auth of modes) {
+    const sqlite = await openSqliteStore();
+    try {
+      const label = `SQLite (hub.db in a temporary directory); ${AUTH_LABEL[auth]}`;
+      console.log(ofFloor(await bench(label, sqlite, auth)));
+    } finally {
+      await sqlite.dispose();
+    }
+    if (!url) continue;
+    const postgres = await openPostgresStore(url);
+    try {
+      const label = `PostgreSQL (${new URL(url).host}, a fresh schema dropped after); ${AUTH_LABEL[auth]}`;
+      console.log(ofFloor(await bench(label, postgres, auth)));
+    } finally {
+      await postgres.dispose();
+    }
+  }
   if (!url) {
     console.log(
       '\nPostgreSQL: skipped, PIOT_TEST_POSTGRES is not set ' +
         '(e.g. PIOT_TEST_POSTGRES=postgres://piot:piot@127.0.0.1:5432/piot_test)',
     );
-    return;
-  }
-  const postgres = await openPostgresStore(url);
-  try {
-    console.log(
-      ofFloor(
-        await bench(`PostgreSQL (${new URL(url).host}, a fresh schema dropped after)`, postgres),
-      ),
-    );
-  } finally {
-    await postgres.dispose();
   }
 }
 

@@ -3,7 +3,14 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { signingPublicKey } from '../image/identity.js';
 import { createApp } from './app.js';
 import { hashPassword, hashToken } from './secrets.js';
-import { signRequest } from './signing.js';
+import { DEVICE_SESSION_MS } from './routes/devices.js';
+import {
+  deriveSessionKey,
+  sessionKeyPair,
+  sharedSecret,
+  signRequest,
+  type DeviceSession,
+} from './signing.js';
 import type { Store } from './store/store.js';
 import { describeEachStore, type OpenedStore } from './store/test-targets.js';
 
@@ -47,12 +54,19 @@ describeEachStore('hub API', (target) => {
   const signed = (
     path: string,
     body: unknown,
-    options: { device?: string; key?: KeyObject; time?: number; nonce?: string } = {},
+    options: {
+      device?: string;
+      key?: KeyObject;
+      session?: DeviceSession;
+      time?: number;
+      nonce?: string;
+    } = {},
   ) => {
     const text = JSON.stringify(body);
     const headers = signRequest({
       device: options.device ?? 'kitchen',
       privateKey: options.key ?? kitchen.privateKey,
+      session: options.session,
       method: 'POST',
       path,
       body: text,
@@ -148,6 +162,90 @@ describeEachStore('hub API', (target) => {
     expect((await (await asAda('/api/v1/devices')).json()) as object).toMatchObject({
       devices: [{ name: 'garage' }, { name: 'kitchen', revoked: true }],
     });
+  });
+
+  it('opens device sessions and takes requests signed with their key, and only those', async () => {
+    await enrol({ name: 'kitchen', signing: kitchen.signing });
+    await store.addEnrolmentToken(hashToken('enrol-2'), { now: NOW });
+    const garage = deviceKey();
+    await enrol({ name: 'garage', signing: garage.signing }, 'enrol-2');
+    const open = async (options: Parameters<typeof signed>[2] = {}) => {
+      const device = options.device ?? 'kitchen';
+      const mine = sessionKeyPair();
+      const res = await signed(
+        `/api/v1/devices/${device}/session`,
+        { x25519: mine.publicKey },
+        {
+          ...options,
+          device,
+        },
+      );
+      if (res.status !== 201) return { status: res.status, body: (await res.json()) as object };
+      const answer = (await res.json()) as { session: string; x25519: string; expiresIn: number };
+      const shared = sharedSecret(mine.privateKey, answer.x25519)!;
+      const session = { id: answer.session, key: deriveSessionKey(shared, answer.session, device) };
+      return { status: 201, answer, session };
+    };
+    const first = await open();
+    expect(first.answer).toMatchObject({ expiresIn: DEVICE_SESSION_MS / 1000 });
+    const session = first.session!;
+    expect((await signed(HB, beat, { session })).status).toBe(200);
+    expect((await store.deviceKey('kitchen'))?.session).toEqual({
+      id: session.id,
+      key: session.key.toString('base64'),
+      expiresAt: NOW + DEVICE_SESSION_MS,
+    });
+    // The hub derived the same key: a wrong key, or the session on another device, fails.
+    const forged = { id: session.id, key: Buffer.alloc(32, 7) };
+    expect((await signed(HB, beat, { session: forged })).status).toBe(401);
+    expect((await signed(HB, beat, { device: 'garage', session })).status).toBe(401);
+    const gHB = '/api/v1/devices/garage/heartbeat';
+    expect((await signed(gHB, beat, { session })).status).toBe(403);
+    // Nonces and times are checked as for Ed25519-signed requests.
+    const nonce = 's'.repeat(20);
+    expect((await signed(HB, beat, { session, nonce })).status).toBe(200);
+    expect((await signed(HB, beat, { session, nonce })).status).toBe(401);
+    expect((await signed(HB, beat, { session, time: NOW - 5 * 60_000 - 1 })).status).toBe(401);
+    // Another hub process on the same store knows the session.
+    const otherStore = await opened.reopen();
+    const other = createApp({ store: otherStore, now: () => now, logError: () => undefined });
+    const headers = signRequest({
+      device: 'kitchen',
+      privateKey: kitchen.privateKey,
+      session,
+      method: 'POST',
+      path: HB,
+      body: '{}',
+      now,
+    });
+    expect((await other.request(HB, { method: 'POST', headers, body: '{}' })).status).toBe(200);
+    // Only the device's own key opens a session: not a session, not another device's key.
+    expect(await open({ session })).toMatchObject({
+      status: 401,
+      body: { error: "this request must be signed with the device's own key, not a session" },
+    });
+    expect((await open({ key: garage.privateKey })).status).toBe(401);
+    const zero = await signed('/api/v1/devices/kitchen/session', {
+      x25519: Buffer.alloc(32).toString('base64'),
+    });
+    expect(zero.status).toBe(400);
+    // A new session ends the last one; so does time, and revocation.
+    const second = (await open()).session!;
+    const stale = await signed(HB, beat, { session });
+    expect(stale.status).toBe(401);
+    expect(await stale.json()).toEqual({
+      error: 'the device session is unknown or expired; open a new one',
+      renew: true,
+    });
+    expect((await signed(HB, beat, { session: second })).status).toBe(200);
+    now = NOW + DEVICE_SESSION_MS;
+    expect((await signed(HB, beat, { session: second })).status).toBe(401);
+    const third = (await open()).session!;
+    expect((await signed(HB, beat, { session: third })).status).toBe(200);
+    await store.revokeDevice('kitchen');
+    expect((await signed(HB, beat, { session: third })).status).toBe(401);
+    expect((await open()).status).toBe(403);
+    await otherStore.close();
   });
 
   it('answers bad bodies with 400 or 413 and a clear message', async () => {

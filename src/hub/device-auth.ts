@@ -6,8 +6,11 @@ import {
   DEVICE_HEADER,
   NONCE_HEADER,
   parseSigningKey,
+  SESSION_HEADER,
+  SESSION_ID,
   SIGNATURE_HEADER,
   TIME_HEADER,
+  verifySessionMac,
   verifySignature,
 } from './signing.js';
 import type { Store } from './store/store.js';
@@ -23,24 +26,43 @@ export interface SignedRequest {
   at: number;
 }
 
+/** What a route accepts: any signed request, or only one signed with the device's own key. */
+export interface GuardOptions {
+  deviceKeyOnly?: boolean;
+}
+
 /** Checks signed device requests; keeps recent nonces in memory in front of the store. */
 export interface DeviceGuard {
   /**
    * The device a request comes from, if its signature, time and nonce are good and it is
    * the device named in the path: else a 401 (who are you?) or 403 (not yours) error.
    */
-  authenticate(c: Context, body: Uint8Array, pathDevice: string): Promise<string>;
+  authenticate(
+    c: Context,
+    body: Uint8Array,
+    pathDevice: string,
+    options?: GuardOptions,
+  ): Promise<string>;
   /**
    * authenticate's checks but the stored nonce, for a route that stores the nonce in its
    * own transaction (Store.recordHeartbeat): it then calls `accept`, or throws `replayed()`.
    */
-  verify(c: Context, body: Uint8Array, pathDevice: string): Promise<SignedRequest>;
+  verify(
+    c: Context,
+    body: Uint8Array,
+    pathDevice: string,
+    options?: GuardOptions,
+  ): Promise<SignedRequest>;
   /** Remembers a verified request's nonce in memory once the store has taken it. */
   accept(request: SignedRequest): void;
 }
 
 /** The error for a nonce seen before. */
 export const replayed = () => httpError(401, 'nonce already used (replayed request)');
+
+/** The error for a session the hub does not hold (expired, replaced, or never opened). */
+const staleSession = () =>
+  httpError(401, 'the device session is unknown or expired; open a new one', { renew: true });
 
 /** A DeviceGuard on the store's devices and nonces. */
 export function deviceGuard(store: Store, now: () => number): DeviceGuard {
@@ -69,12 +91,25 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
       store.pruneNonces(at - 2 * MAX_SKEW_MS).catch(() => undefined);
     }
   };
+  // Each session key, decoded once.
+  const sessionKeys = new Map<string, Buffer>();
+  const sessionKeyOf = (text: string) => {
+    let key = sessionKeys.get(text);
+    if (!key) {
+      if (sessionKeys.size >= 10_000) sessionKeys.clear();
+      key = Buffer.from(text, 'base64');
+      sessionKeys.set(text, key);
+    }
+    return key;
+  };
   const verify = async (
     c: Context,
     body: Uint8Array,
     pathDevice: string,
+    options: GuardOptions = {},
   ): Promise<SignedRequest> => {
     const device = c.req.header(DEVICE_HEADER);
+    const session = c.req.header(SESSION_HEADER);
     const time = c.req.header(TIME_HEADER);
     const nonce = c.req.header(NONCE_HEADER);
     const signature = c.req.header(SIGNATURE_HEADER);
@@ -83,6 +118,12 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
     }
     if (!/^\d{1,16}$/.test(time)) throw httpError(401, 'X-Piot-Time is not a time in ms');
     if (!/^[A-Za-z0-9_-]{16,128}$/.test(nonce)) throw httpError(401, 'X-Piot-Nonce is malformed');
+    if (session !== undefined && !SESSION_ID.test(session)) {
+      throw httpError(401, 'X-Piot-Session is malformed');
+    }
+    if (session !== undefined && options.deviceKeyOnly) {
+      throw httpError(401, "this request must be signed with the device's own key, not a session");
+    }
     const at = now();
     if (Math.abs(at - Number(time)) > MAX_SKEW_MS) {
       throw httpError(401, 'X-Piot-Time is more than 5 minutes off the hub clock', {
@@ -100,7 +141,15 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
       nonce,
       body,
     });
-    if (!verifySignature(key, text, signature)) throw httpError(401, 'bad signature');
+    if (session === undefined) {
+      if (!verifySignature(key, text, signature)) throw httpError(401, 'bad signature');
+    } else {
+      const current = record.session;
+      if (current?.id !== session || current.expiresAt <= at) throw staleSession();
+      if (!verifySessionMac(sessionKeyOf(current.key), text, signature)) {
+        throw httpError(401, 'bad signature');
+      }
+    }
     if (record.revoked) throw httpError(403, `device ${device} is revoked`);
     if (device !== pathDevice)
       throw httpError(403, `device ${device} cannot act for ${pathDevice}`);
@@ -110,8 +159,8 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
   return {
     verify,
     accept,
-    async authenticate(c, body, pathDevice) {
-      const request = await verify(c, body, pathDevice);
+    async authenticate(c, body, pathDevice, options) {
+      const request = await verify(c, body, pathDevice, options);
       if (!(await store.useNonce(request.device, request.nonce, request.at))) throw replayed();
       accept(request);
       return request.device;

@@ -114,6 +114,7 @@ describeEachStore('hub API under 1,000 malformed requests', (target) => {
       '/api/v1/devices/%ff/heartbeat',
       '/api/v1/devices/kitchen/commands?wait=x',
       '/api/v1/devices/kitchen/commands?wait=0',
+      '/api/v1/devices/kitchen/session',
       '/%00',
       '/',
       '/devices/kitchen/actions',
@@ -143,7 +144,7 @@ describeEachStore('hub API under 1,000 malformed requests', (target) => {
       if (random() < 0.5) headers['content-type'] = pick(contentTypes);
       if (random() < 0.5) headers.authorization = pick(authorizations);
       if (random() < 0.3) headers.cookie = pick(cookies);
-      if (/heartbeat|commands/.test(path) && random() < 0.7) {
+      if (/heartbeat|commands|session/.test(path) && random() < 0.7) {
         Object.assign(
           headers,
           signRequest({
@@ -158,6 +159,10 @@ describeEachStore('hub API under 1,000 malformed requests', (target) => {
         );
         if (random() < 0.1) headers['x-piot-time'] = pick(['-1', 'NaN', '1e99', '']);
         if (random() < 0.1) headers['x-piot-signature'] = pick(['', '!!!', 'A'.repeat(86) + '==']);
+        if (random() < 0.1) {
+          headers['x-piot-session'] = pick(['', '!'.repeat(22), 'A'.repeat(22), '\u00ff']);
+          if (random() < 0.5) headers['x-piot-signature'] = 'A'.repeat(43) + '=';
+        }
       }
       const response = await app.request(`http://hub${path}`, { method, headers, body: data });
       if (response.status >= 500) {

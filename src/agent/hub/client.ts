@@ -1,7 +1,14 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { signRequest } from '../../hub/signing.js';
+import {
+  deriveSessionKey,
+  SESSION_ID,
+  sessionKeyPair,
+  sharedSecret,
+  signRequest,
+  type DeviceSession,
+} from '../../hub/signing.js';
 
 /** A command from the hub (src/hub/commands.ts), as the device receives it. */
 export interface HubCommand {
@@ -23,6 +30,8 @@ export class HubRequestError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The hub no longer holds the device session the request was signed with. */
+    readonly staleSession = false,
   ) {
     super(message);
     this.name = 'HubRequestError';
@@ -44,13 +53,19 @@ export interface HubClient {
   result(id: string, result: HubCommandResult): Promise<void>;
 }
 
-/** A hub client signing each request with the device's Ed25519 key (PKCS#8 PEM). */
+/**
+ * A hub client for one device. It opens a device session with a request signed by the
+ * device's Ed25519 key (PKCS#8 PEM) and signs its requests with the session's key until the
+ * session nears its end; against a hub without sessions, it signs each with the Ed25519 key.
+ */
 export function hubClient(options: {
   url: string;
   device: string;
   privateKey: string | KeyObject;
   /** Longest wait for an ordinary request, ms (a long poll adds its wait). */
   timeoutMs?: number;
+  /** Sign every request with the Ed25519 key, opening no session. */
+  sessions?: boolean;
 }): HubClient {
   const base = options.url.replace(/\/+$/, '');
   const key =
@@ -60,20 +75,100 @@ export function hubClient(options: {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const devicePath = `/api/v1/devices/${encodeURIComponent(options.device)}`;
 
+  const prefix = new URL(base).pathname.replace(/\/+$/, '');
+  // Sessions are timed on a monotonic clock: a Pi's wall clock may jump when it syncs.
+  const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
+  let session: (DeviceSession & { renewAt: number }) | undefined;
+  let opening: Promise<DeviceSession | undefined> | undefined;
+  let sessionsOff = options.sessions === false;
+
+  /** The session to sign with: the current one, or a new one near its end or after a refusal. */
+  function currentSession(): Promise<DeviceSession | undefined> {
+    if (sessionsOff) return Promise.resolve(undefined);
+    if (session && monotonicMs() < session.renewAt) return Promise.resolve(session);
+    opening ??= openSession().finally(() => (opening = undefined));
+    return opening;
+  }
+
+  async function openSession(): Promise<DeviceSession | undefined> {
+    const mine = sessionKeyPair();
+    let answer: { session?: unknown; x25519?: unknown; expiresIn?: unknown } | undefined;
+    try {
+      answer = (await exchange(
+        'POST',
+        `${devicePath}/session`,
+        { x25519: mine.publicKey },
+        { session: undefined },
+      )) as typeof answer;
+    } catch (error) {
+      // A hub from before sessions: sign every request with the device's key.
+      if (error instanceof HubRequestError && error.status === 404) {
+        sessionsOff = true;
+        return undefined;
+      }
+      throw error;
+    }
+    const { session: id, x25519, expiresIn } = answer ?? {};
+    const shared = typeof x25519 === 'string' ? sharedSecret(mine.privateKey, x25519) : undefined;
+    if (
+      typeof id !== 'string' ||
+      !SESSION_ID.test(id) ||
+      !shared ||
+      typeof expiresIn !== 'number' ||
+      !(expiresIn > 0)
+    ) {
+      throw new HubRequestError(
+        `the hub at ${base} answered a session request with no usable session`,
+        0,
+      );
+    }
+    // Renewed at 90 % of its life, so it does not expire between signing and arriving.
+    session = {
+      id,
+      key: deriveSessionKey(shared, id, options.device),
+      renewAt: monotonicMs() + 900 * expiresIn,
+    };
+    return session;
+  }
+
   async function request(
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     extra: { headers?: Record<string, string>; waitMs?: number; signal?: AbortSignal } = {},
   ): Promise<unknown> {
+    if (extra.headers) return exchange(method, path, body, { ...extra, session: undefined });
+    const signedWith = await currentSession();
+    try {
+      return await exchange(method, path, body, { ...extra, session: signedWith });
+    } catch (error) {
+      if (!(signedWith && error instanceof HubRequestError && error.staleSession)) throw error;
+      // The hub dropped the session (expired early, or replaced): open a new one, once.
+      if (session === signedWith) session = undefined;
+      return exchange(method, path, body, { ...extra, session: await currentSession() });
+    }
+  }
+
+  /** One request, signed with `session`'s key, or the device's key if there is none. */
+  async function exchange(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    extra: {
+      headers?: Record<string, string>;
+      waitMs?: number;
+      signal?: AbortSignal;
+      session: DeviceSession | undefined;
+    },
+  ): Promise<unknown> {
     const text = body === undefined ? '' : JSON.stringify(body);
-    const prefix = new URL(base).pathname.replace(/\/+$/, '');
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       ...(extra.headers ??
         signRequest({
           device: options.device,
           privateKey: key,
+          session: extra.session,
           method,
           path: `${prefix}${path}`,
           body: text,
@@ -100,14 +195,18 @@ export function hubClient(options: {
     const answer = response.text;
     if (response.status < 200 || response.status > 299) {
       let message = answer.slice(0, 300);
+      let renew = false;
       try {
-        message = (JSON.parse(answer) as { error?: string }).error ?? message;
+        const parsed = JSON.parse(answer) as { error?: string; renew?: unknown };
+        message = parsed.error ?? message;
+        renew = response.status === 401 && parsed.renew === true;
       } catch {
         // Not JSON (a proxy's error page): the text is the message.
       }
       throw new HubRequestError(
         `the hub answered ${response.status} to ${method} ${path}: ${message}`,
         response.status,
+        renew,
       );
     }
     return answer === '' ? undefined : (JSON.parse(answer) as unknown);

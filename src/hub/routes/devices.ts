@@ -8,7 +8,17 @@ import { heartbeatSchema, splitHeartbeat } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { hashToken } from '../secrets.js';
-import { parseSigningKey } from '../signing.js';
+import { randomBytes } from 'node:crypto';
+import { deriveSessionKey, parseSigningKey, sessionKeyPair, sharedSecret } from '../signing.js';
+
+/** How long a device session lasts: a leaked session key signs for at most this long. */
+export const DEVICE_SESSION_MS = 60 * 60_000;
+
+const sessionSchema = z.strictObject({
+  x25519: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, {
+    error: 'is not an X25519 public key (base64 of 32 bytes)',
+  }),
+});
 
 const enrolSchema = z.strictObject({
   name: z.string().regex(DEVICE_NAME, { error: 'is not a device name' }),
@@ -23,7 +33,10 @@ export function bearer(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** The routes devices call: enrolment (enrolment token), then Ed25519-signed requests. */
+/**
+ * The routes devices call: enrolment (enrolment token), then requests signed with the device's
+ * Ed25519 key or a session's key.
+ */
 export function deviceRoutes(
   deps: ResolvedDeps,
   guard: DeviceGuard,
@@ -53,6 +66,30 @@ export function deviceRoutes(
     if (!result.ok) throw httpError(401, 'the enrolment token is unknown, used or expired');
     const { name, enrolledAt } = result.device;
     return c.json({ name, enrolledAt }, result.again ? 200 : 201);
+  });
+
+  // A device session: the device sends an ephemeral X25519 key in a request signed with its own
+  // Ed25519 key; the hub answers with its own, and both derive the session's key. Until it
+  // expires, the device signs with that key (HMAC-SHA256), far cheaper to check than Ed25519.
+  app.post('/api/v1/devices/:name/session', async (c) => {
+    const raw = await rawBody(c);
+    const device = await guard.authenticate(c, raw, c.req.param('name'), {
+      deviceKeyOnly: true,
+    });
+    const body = parseJson(raw, sessionSchema);
+    const hub = sessionKeyPair();
+    const shared = sharedSecret(hub.privateKey, body.x25519);
+    if (!shared) throw httpError(400, 'x25519 is not a usable X25519 public key');
+    const id = randomBytes(16).toString('base64url');
+    const key = deriveSessionKey(shared, id, device);
+    const expiresAt = deps.now() + DEVICE_SESSION_MS;
+    const opened = await deps.store.openDeviceSession(device, {
+      id,
+      key: key.toString('base64'),
+      expiresAt,
+    });
+    if (!opened) throw httpError(403, `device ${device} is revoked`);
+    return c.json({ session: id, x25519: hub.publicKey, expiresIn: DEVICE_SESSION_MS / 1000 }, 201);
   });
 
   app.post('/api/v1/devices/:name/heartbeat', async (c) => {

@@ -1,5 +1,5 @@
 import type { Db } from './db.js';
-import type { DeviceRecord, EnrolResult } from './store.js';
+import type { DeviceKey, DeviceRecord, EnrolResult } from './store.js';
 
 /** A devices row as either driver returns it. */
 export interface DeviceRow {
@@ -64,11 +64,11 @@ export function enrolIn(
     if (used !== 1) return { ok: false, reason: 'bad-token' };
     if (existing) {
       // A revoked device enrolling again (a re-flashed card) starts a new identity.
-      await tx.run('UPDATE devices SET signing = ?, enrolled_at = ?, revoked = 0 WHERE name = ?', [
-        signing,
-        now,
-        name,
-      ]);
+      await tx.run(
+        `UPDATE devices SET signing = ?, enrolled_at = ?, revoked = 0,
+           session_id = NULL, session_key = NULL, session_expires = NULL WHERE name = ?`,
+        [signing, now, name],
+      );
     } else {
       await tx.run('INSERT INTO devices (name, signing, enrolled_at) VALUES (?, ?, ?)', [
         name,
@@ -89,4 +89,29 @@ export async function deviceIn(db: Db, name: string): Promise<DeviceRecord | und
     name,
   ]);
   return rows[0] ? toDevice(rows[0]) : undefined;
+}
+
+/** The columns toDeviceKey reads. */
+export const DEVICE_KEY_COLUMNS = 'signing, revoked, session_id, session_key, session_expires';
+
+/** A devices row's DEVICE_KEY_COLUMNS. */
+export interface DeviceKeyRow {
+  signing: string;
+  revoked: number;
+  session_id: string | null;
+  session_key: string | null;
+  session_expires: string | number | null;
+}
+
+/** A devices row's DEVICE_KEY_COLUMNS as a DeviceKey. */
+export function toDeviceKey(row: DeviceKeyRow): DeviceKey {
+  const key: DeviceKey = { signing: row.signing, revoked: Number(row.revoked) === 1 };
+  if (row.session_id !== null && row.session_key !== null && row.session_expires !== null) {
+    key.session = {
+      id: row.session_id,
+      key: row.session_key,
+      expiresAt: Number(row.session_expires),
+    };
+  }
+  return key;
 }

@@ -148,6 +148,17 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 6,
+    name: 'device sessions',
+    sql: [
+      // A device's current session (POST /api/v1/devices/:name/session): requests signed with
+      // its key (HMAC) instead of the device's Ed25519 key, until it expires.
+      `ALTER TABLE devices ADD COLUMN session_id TEXT`,
+      `ALTER TABLE devices ADD COLUMN session_key TEXT`,
+      `ALTER TABLE devices ADD COLUMN session_expires BIGINT`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

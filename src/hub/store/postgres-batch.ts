@@ -1,6 +1,8 @@
 import type { HeartbeatSummary, Metrics } from '../heartbeat.js';
 import { batcher } from './batcher.js';
 import type { Db } from './db.js';
+import { DEVICE_KEY_COLUMNS, toDeviceKey, type DeviceKeyRow } from './devices-sql.js';
+import type { DeviceKey } from './store.js';
 
 /** A heartbeat with nothing queued (no events, job runs or history): the common one. */
 export interface PlainHeartbeat {
@@ -100,18 +102,15 @@ async function recordHeartbeats(db: Db, batch: PlainHeartbeat[]): Promise<(boole
 }
 
 /** The signing keys of a batch of devices, in one query. */
-async function deviceKeys(
-  db: Db,
-  names: string[],
-): Promise<({ signing: string; revoked: boolean } | undefined)[]> {
-  const rows = await db.all<{ name: string; signing: string; revoked: number }>(
-    'SELECT name, signing, revoked FROM devices WHERE name = ANY(?::text[])',
+async function deviceKeys(db: Db, names: string[]): Promise<(DeviceKey | undefined)[]> {
+  const rows = await db.all<DeviceKeyRow & { name: string }>(
+    `SELECT name, ${DEVICE_KEY_COLUMNS} FROM devices WHERE name = ANY(?::text[])`,
     [[...new Set(names)]],
   );
   const byName = new Map(rows.map((r) => [r.name, r]));
   return names.map((name) => {
     const row = byName.get(name);
-    return row && { signing: row.signing, revoked: Number(row.revoked) === 1 };
+    return row && toDeviceKey(row);
   });
 }
 

@@ -9,7 +9,16 @@ import {
 import { RETENTION } from '../retention.js';
 import { alertMethods } from './alerts-sql.js';
 import type { Db } from './db.js';
-import { DEVICE_COLUMNS, deviceIn, enrolIn, toDevice, type DeviceRow } from './devices-sql.js';
+import {
+  DEVICE_COLUMNS,
+  DEVICE_KEY_COLUMNS,
+  deviceIn,
+  enrolIn,
+  toDevice,
+  toDeviceKey,
+  type DeviceKeyRow,
+  type DeviceRow,
+} from './devices-sql.js';
 import { postgresBatches } from './postgres-batch.js';
 import type { CommandRecord, Sample, Store } from './store.js';
 
@@ -53,18 +62,31 @@ export function sqlStore(db: Db): Store {
     getDevice: (name) => deviceIn(db, name),
     async deviceKey(name) {
       if (batches) return batches.deviceKey(name);
-      const rows = await db.all<{ signing: string; revoked: number }>(
-        'SELECT signing, revoked FROM devices WHERE name = ?',
+      const rows = await db.all<DeviceKeyRow>(
+        `SELECT ${DEVICE_KEY_COLUMNS} FROM devices WHERE name = ?`,
         [name],
       );
-      return rows[0] && { signing: rows[0].signing, revoked: Number(rows[0].revoked) === 1 };
+      return rows[0] && toDeviceKey(rows[0]);
+    },
+    async openDeviceSession(name, { id, key, expiresAt }) {
+      const changed = await db.run(
+        `UPDATE devices SET session_id = ?, session_key = ?, session_expires = ?
+         WHERE name = ? AND revoked = 0`,
+        [id, key, expiresAt, name],
+      );
+      return changed === 1;
     },
     async listDevices() {
       const rows = await db.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY name`);
       return rows.map(toDevice);
     },
     async revokeDevice(name) {
-      return (await db.run('UPDATE devices SET revoked = 1 WHERE name = ?', [name])) === 1;
+      const changed = await db.run(
+        `UPDATE devices SET revoked = 1, session_id = NULL, session_key = NULL,
+           session_expires = NULL WHERE name = ?`,
+        [name],
+      );
+      return changed === 1;
     },
     recordHeartbeat: (name, heartbeat: Heartbeat, now, nonce) => {
       const { events, jobRuns, history } = heartbeat;

@@ -20,6 +20,22 @@ export interface DeviceRecord {
   lastHeartbeat?: HeartbeatSummary;
 }
 
+/** What authenticates a device's requests: its key, whether it is revoked, its session. */
+export interface DeviceKey {
+  /** `ed25519:` and the base64 of the raw public key. */
+  signing: string;
+  revoked: boolean;
+  /** The device's current session, if it opened one: the key is base64 (32 bytes). */
+  session?: DeviceSessionRecord;
+}
+
+/** A device session as the hub keeps it. */
+export interface DeviceSessionRecord {
+  id: string;
+  key: string;
+  expiresAt: number;
+}
+
 /** One point of a device's metric history. */
 export interface Sample extends Metrics {
   at: number;
@@ -70,10 +86,15 @@ export interface Store {
     now: number;
   }): Promise<EnrolResult>;
   getDevice(name: string): Promise<DeviceRecord | undefined>;
-  /** What a device signs with and whether it is revoked: a device's record without its summary. */
-  deviceKey(name: string): Promise<{ signing: string; revoked: boolean } | undefined>;
+  /** What authenticates a device's requests (see DeviceKey). */
+  deviceKey(name: string): Promise<DeviceKey | undefined>;
+  /**
+   * Makes `session` the device's current one, replacing any other; resolves false if no live
+   * (enrolled, not revoked) device has that name.
+   */
+  openDeviceSession(name: string, session: DeviceSessionRecord): Promise<boolean>;
   listDevices(): Promise<DeviceRecord[]>;
-  /** Marks a device revoked; resolves false if there is no such device. */
+  /** Marks a device revoked and ends its session; resolves false if there is no such device. */
   revokeDevice(name: string): Promise<boolean>;
   /**
    * Records a heartbeat at `now`: last seen, summary, a sample, new events and job runs.
