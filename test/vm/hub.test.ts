@@ -81,6 +81,9 @@ it(
             async () => (await device())?.lastHeartbeat?.deploy?.current === v1,
             90_000,
           );
+          // The agent opened a device session (with its Ed25519 key) and signs with its key.
+          const session = (await store.deviceKey('kitchen'))?.session;
+          expect(session?.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
 
           // From a reboot to the hub hearing from the device again.
           const rebooted = Date.now();
@@ -92,6 +95,8 @@ it(
             async () => (seen = await heartbeatAfter(rebooted)) !== undefined,
             120_000,
           );
+          // The agent that started with the boot opened a session of its own.
+          expect((await store.deviceKey('kitchen'))?.session?.id).not.toBe(session!.id);
           // "Within 60 s of boot": from power-on (QEMU started again), not from the shutdown.
           const seconds = (seen!.lastHeartbeat!.receivedAt - bootedAt) / 1000;
           console.log(
