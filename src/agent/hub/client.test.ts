@@ -10,11 +10,11 @@ import { createEnrolmentToken } from '../../hub/admin.js';
 import { startHub, type RunningHub } from '../../hub/serve.js';
 import {
   canonicalRequest,
+  NONCE_HEADER,
   parseSigningKey,
   SESSION_HEADER,
   SIGNATURE_HEADER,
   TIME_HEADER,
-  NONCE_HEADER,
   verifySignature,
 } from '../../hub/signing.js';
 import { openStore } from '../../hub/store/open.js';

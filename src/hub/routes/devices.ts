@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { DEVICE_NAME } from '../../spec/device.js';
@@ -8,7 +9,6 @@ import { heartbeatSchema, splitHeartbeat } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { hashToken } from '../secrets.js';
-import { randomBytes } from 'node:crypto';
 import { deriveSessionKey, parseSigningKey, sessionKeyPair, sharedSecret } from '../signing.js';
 
 /** How long a device session lasts: a leaked session key signs for at most this long. */
