@@ -136,4 +136,16 @@ describe('the hub client against a hub without sessions', () => {
       expect(verifySignature(key, text, String(headers[SIGNATURE_HEADER]))).toBe(true);
     }
   });
+
+  it('asks again once its wait is over (the hub may have been upgraded)', async () => {
+    const client = hubClient({ url, device: 'kitchen', privateKey: pem, sessionRetryMs: 0 });
+    await client.heartbeat(beat);
+    await client.heartbeat(beat);
+    expect(seen.map((s) => s.path.split('/').at(-1))).toEqual([
+      'session',
+      'heartbeat',
+      'session',
+      'heartbeat',
+    ]);
+  });
 });

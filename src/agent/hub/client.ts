@@ -66,6 +66,8 @@ export function hubClient(options: {
   timeoutMs?: number;
   /** Sign every request with the Ed25519 key, opening no session. */
   sessions?: boolean;
+  /** After a hub without sessions answered, how long to sign with the Ed25519 key (ms). */
+  sessionRetryMs?: number;
 }): HubClient {
   const base = options.url.replace(/\/+$/, '');
   const key =
@@ -80,11 +82,13 @@ export function hubClient(options: {
   const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
   let session: (DeviceSession & { renewAt: number }) | undefined;
   let opening: Promise<DeviceSession | undefined> | undefined;
-  let sessionsOff = options.sessions === false;
+  // Until when to sign with the device's key: always if told so, else for a while after a hub
+  // without sessions answered (it may be upgraded meanwhile).
+  let deviceKeyUntil = options.sessions === false ? Infinity : -Infinity;
 
   /** The session to sign with: the current one, or a new one near its end or after a refusal. */
   function currentSession(): Promise<DeviceSession | undefined> {
-    if (sessionsOff) return Promise.resolve(undefined);
+    if (monotonicMs() < deviceKeyUntil) return Promise.resolve(undefined);
     if (session && monotonicMs() < session.renewAt) return Promise.resolve(session);
     opening ??= openSession().finally(() => (opening = undefined));
     return opening;
@@ -101,9 +105,9 @@ export function hubClient(options: {
         { session: undefined },
       )) as typeof answer;
     } catch (error) {
-      // A hub from before sessions: sign every request with the device's key.
+      // A hub from before sessions: sign with the device's key, and ask again in an hour.
       if (error instanceof HubRequestError && error.status === 404) {
-        sessionsOff = true;
+        deviceKeyUntil = monotonicMs() + (options.sessionRetryMs ?? 3_600_000);
         return undefined;
       }
       throw error;
