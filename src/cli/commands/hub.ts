@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import { UserError } from '../../errors.js';
 import { createApiToken, createEnrolmentToken, setUserPassword } from '../../hub/admin.js';
@@ -8,8 +9,9 @@ import type { AlertThresholds } from '../../hub/alerts/rules.js';
 import { parseWebhook, type Webhook } from '../../hub/alerts/webhooks.js';
 import { startRetention } from '../../hub/retention.js';
 import { parseListen, startHub } from '../../hub/serve.js';
-import { openStore } from '../../hub/store/open.js';
+import { openStore, type StoreLocation } from '../../hub/store/open.js';
 import type { Store } from '../../hub/store/store.js';
+import { hubWorkerIndex, MAX_WORKERS, reportListening, runHubWorkers } from '../../hub/workers.js';
 import type { CliContext } from '../context.js';
 import { hubClient } from '../hub-client.js';
 import { hubConfigPath, normalizeHubUrl, writeHubConfig } from '../hub-config.js';
@@ -31,13 +33,22 @@ interface HubOptions extends StoreOptions {
   webhook: Webhook[];
   alertThreshold: Partial<AlertThresholds>;
   publicUrl?: string;
+  workers: number;
 }
 
-async function withStore<T>(
-  ctx: CliContext,
-  options: StoreOptions,
-  fn: (store: Store) => Promise<T>,
-): Promise<T> {
+function parseWorkers(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_WORKERS) {
+    throw new UserError(`--workers ${text} is not a number of processes from 1 to ${MAX_WORKERS}`, {
+      hint: '--workers 2 (about one per core; best with --database)',
+      exitCode: 2,
+    });
+  }
+  return n;
+}
+
+/** Where --data or --database (or $PIOT_HUB_DATABASE) puts the store; an error if nowhere. */
+function storeLocation(ctx: CliContext, options: StoreOptions): StoreLocation {
   const database = options.database ?? ctx.env.PIOT_HUB_DATABASE;
   if (!database && !options.data) {
     throw new UserError('the hub needs --data DIR (SQLite) or --database postgres://…', {
@@ -45,13 +56,22 @@ async function withStore<T>(
       exitCode: 2,
     });
   }
+  return { database, data: options.data && resolve(ctx.cwd, options.data) };
+}
+
+async function withStore<T>(
+  ctx: CliContext,
+  options: StoreOptions,
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
+  const location = storeLocation(ctx, options);
   let store: Store;
   try {
-    store = await openStore({ database, data: options.data && resolve(ctx.cwd, options.data) });
+    store = await openStore(location);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     throw new UserError(`cannot open the hub's store: ${message}`, {
-      hint: database ? 'check the URL, and that PostgreSQL runs' : 'check the directory',
+      hint: location.database ? 'check the URL, and that PostgreSQL runs' : 'check the directory',
       cause: error,
     });
   }
@@ -79,12 +99,19 @@ export function registerHub(program: Command, ctx: CliContext): void {
       {},
     )
     .option('--public-url <url>', "the hub's address as people reach it, linked from alerts")
+    .option(
+      '--workers <n>',
+      'hub processes serving the port, about one per core (best with --database)',
+      parseWorkers,
+      1,
+    )
     .addHelpText(
       'after',
       `
 Examples:
   piot hub --data /var/lib/piot-hub                   SQLite, on 127.0.0.1:8800
   piot hub --database postgres://hub@db/piot --listen 0.0.0.0:8800
+  piot hub --database postgres://hub@db/piot --workers 2   two processes on one port
   piot hub --data /var/lib/piot-hub --webhook ntfy:https://ntfy.sh/my-fleet
   piot hub token create --data /var/lib/piot-hub      an enrolment token for hub_token
   echo "$PASSWORD" | piot hub user add ada --data /var/lib/piot-hub
@@ -92,26 +119,45 @@ Examples:
     )
     .action(async (options: HubOptions) => {
       const listen = parseListen(options.listen);
-      await withStore(ctx, options, async (store) => {
-        const alerts = createAlerts({
-          store,
-          webhooks: options.webhook,
-          thresholds: options.alertThreshold,
-          hubUrl: options.publicUrl ?? `http://${options.listen}`,
+      if (options.workers > 1 && cluster.isPrimary) {
+        storeLocation(ctx, options); // a missing --data/--database is told once, here
+        const code = await runHubWorkers(options.workers, (line) => ctx.out(`${line}\n`));
+        if (code !== 0) {
+          throw new UserError("the hub's processes could not start", {
+            hint: 'see their errors above',
+          });
+        }
+        return;
+      }
+      const worker = hubWorkerIndex();
+      try {
+        await withStore(ctx, options, async (store) => {
+          const alerts = createAlerts({
+            store,
+            webhooks: options.webhook,
+            thresholds: options.alertThreshold,
+            hubUrl: options.publicUrl ?? `http://${options.listen}`,
+          });
+          const running = await startHub({ store, alerts }, listen);
+          // Work one process does for all: retention, and the alerts' periodic checks.
+          const first = worker === undefined || worker === 1;
+          const stopRetention = first ? startRetention(store) : () => undefined;
+          const stopAlerts = first ? alerts.start() : () => undefined;
+          if (worker === undefined) ctx.out(`hub listening on ${running.url}\n`);
+          else reportListening(running.url);
+          await new Promise<void>((done) => {
+            process.once('SIGINT', done);
+            process.once('SIGTERM', done);
+          });
+          stopAlerts();
+          stopRetention();
+          await running.close();
+          await alerts.idle();
         });
-        const running = await startHub({ store, alerts }, listen);
-        const stopRetention = startRetention(store);
-        const stopAlerts = alerts.start();
-        ctx.out(`hub listening on ${running.url}\n`);
-        await new Promise<void>((done) => {
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-        });
-        stopAlerts();
-        stopRetention();
-        await running.close();
-        await alerts.idle();
-      });
+      } finally {
+        // A worker's channel to the primary would keep it running, also after an error.
+        if (worker !== undefined) cluster.worker?.disconnect();
+      }
     });
 
   const token = hub.command('token').description('enrolment and API tokens');
