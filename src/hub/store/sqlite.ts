@@ -18,6 +18,13 @@ async function whenFree<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A busy hub's writes wait this long (ms) for others to share their commit: "busy" is a
+ * commit that ended less than BUSY_MS ago. A quiet hub commits at the end of the turn.
+ */
+const COMMIT_DELAY_MS = 1;
+const BUSY_MS = 5;
+
 /** Writes that arrive while a commit is pending share it, up to this many. */
 const MAX_BATCH = 256;
 
@@ -112,6 +119,7 @@ export function openSqlite(path: string): Db {
     for (const outcome of outcomes) outcome();
   };
   let open: Write[] | undefined;
+  let lastCommit = -Infinity;
   const write = <T>(fn: (tx: Db) => Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const entry: Write = { fn, resolve, reject };
@@ -122,10 +130,15 @@ export function openSqlite(path: string): Db {
       const batch = [entry];
       open = batch;
       void exclusive(async () => {
-        // Let this turn's other requests add their writes, then close the batch.
-        await new Promise((resolve) => setImmediate(resolve));
+        // Let this turn's other requests add their writes, then close the batch. Under load
+        // (the last commit ended moments ago) wait a millisecond longer for more of them.
+        const busy = performance.now() - lastCommit < BUSY_MS;
+        await new Promise((resolve) =>
+          busy ? setTimeout(resolve, COMMIT_DELAY_MS) : setImmediate(resolve),
+        );
         if (open === batch) open = undefined;
         await commit(batch);
+        lastCommit = performance.now();
       });
     });
   return {
