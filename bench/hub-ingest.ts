@@ -675,40 +675,26 @@ interface Measured {
   p99: number;
 }
 
-/** AUTH: how devices sign, `session` (the agent's way), `ed25519`, or both in turn. */
-function auths(): Auth[] {
-  const list = (process.env.AUTH ?? 'session').split(',').map((a) => a.trim());
-  for (const a of list) {
-    if (a !== 'session' && a !== 'ed25519') {
-      throw new Error(`AUTH=${process.env.AUTH}: each entry must be session or ed25519`);
+/** A comma-separated list in an environment variable, each entry one of `allowed`. */
+function listFromEnv<T extends string>(name: string, fallback: string, allowed: readonly T[]): T[] {
+  const list = (process.env[name] ?? fallback).split(',').map((entry) => entry.trim());
+  for (const entry of list) {
+    if (!(allowed as readonly string[]).includes(entry)) {
+      throw new Error(`${name}=${process.env[name]}: each entry must be ${allowed.join(' or ')}`);
     }
   }
-  return list as Auth[];
+  return list as T[];
 }
+
+/** AUTH: how devices sign, `session` (the agent's way), `ed25519`, or both in turn. */
+const auths = () => listFromEnv<Auth>('AUTH', 'session', ['session', 'ed25519']);
 
 /** LOADS: `closed` (as much as the hub takes), `open` (RATE a second), or both (the default). */
-function loadKinds(): Load['kind'][] {
-  const list = (process.env.LOADS ?? 'closed,open').split(',').map((s) => s.trim());
-  for (const s of list) {
-    if (s !== 'closed' && s !== 'open') {
-      throw new Error(`LOADS=${process.env.LOADS}: each entry must be closed or open`);
-    }
-  }
-  return list as Load['kind'][];
-}
-
-type StoreKind = 'sqlite' | 'postgres';
+const loadKinds = () => listFromEnv<Load['kind']>('LOADS', 'closed,open', ['closed', 'open']);
 
 /** STORES: the hub stores to measure, `sqlite`, `postgres` or both (the default). */
-function storeKinds(): StoreKind[] {
-  const list = (process.env.STORES ?? 'sqlite,postgres').split(',').map((s) => s.trim());
-  for (const s of list) {
-    if (s !== 'sqlite' && s !== 'postgres') {
-      throw new Error(`STORES=${process.env.STORES}: each entry must be sqlite or postgres`);
-    }
-  }
-  return list as StoreKind[];
-}
+const storeKinds = () =>
+  listFromEnv<'sqlite' | 'postgres'>('STORES', 'sqlite,postgres', ['sqlite', 'postgres']);
 
 const AUTH_LABEL: Record<Auth, string> = {
   session: 'signed with a device session key (HMAC-SHA256)',
