@@ -702,14 +702,17 @@ const AUTH_LABEL: Record<Auth, string> = {
 };
 
 async function main(): Promise<void> {
+  // Every setting is read before anything is measured: a wrong one fails at once.
   const modes = auths();
+  const stores = storeKinds();
+  const loadList = loadKinds();
   console.log(
     `Ed25519 verifications on this machine: ${Math.round(verifyRate()).toLocaleString('en')}/s ` +
       'on one core (what the hub does for each request signed with a device key)',
   );
   const closed: Load = { kind: 'closed' };
   const rate = env('RATE', GOAL.perSecond);
-  const loads = loadKinds().map((kind): Load => (kind === 'open' ? { kind, rate } : closed));
+  const loads = loadList.map((kind): Load => (kind === 'open' ? { kind, rate } : closed));
   const floor = await bench(
     `Floor: node:http answering without verification or storage; ${AUTH_LABEL[modes[0]!]}`,
     undefined,
@@ -719,7 +722,6 @@ async function main(): Promise<void> {
   const ofFloor = (m: Measured) =>
     `  of the floor: ${Math.round((100 * m.perSecond) / floor.perSecond)} % of its throughput`;
   const url = process.env.PIOT_TEST_POSTGRES;
-  const stores = storeKinds();
   /** Each store kind, as much as it takes (closed loop), then at the goal's rate (open loop). */
   const measure = async (label: string, open: () => Promise<Opened>, auth: Auth) => {
     for (const load of loads) {
