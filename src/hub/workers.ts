@@ -41,7 +41,8 @@ export function reportListening(url: string): void {
  * to the store. Resolves with the exit code once they stopped:
  * - `log` gets the address once every worker serves, and a line for each worker replaced;
  * - a worker that dies after it served is replaced (same number);
- * - one that dies before it served stops them all (its error is on stderr): exit code 1;
+ * - one that dies before it served, also a replacement, stops them all (its error is on
+ *   stderr): exit code 1;
  * - SIGINT or SIGTERM stops them all (each finishes its requests): exit code 0.
  */
 export function runHubWorkers(count: number, log: (line: string) => void): Promise<number> {
@@ -95,6 +96,9 @@ export function runHubWorkers(count: number, log: (line: string) => void): Promi
         return;
       }
       log(`hub process ${index} ${how}; starting another`);
+      // The new one must serve too: one that cannot start (the store is gone, say) stops
+      // the hub instead of being started again and again; its service manager restarts it.
+      served.delete(index);
       fork(index);
     });
 
