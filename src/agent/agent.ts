@@ -91,6 +91,8 @@ export async function runAgent(
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
   }
+  // A deploy cycle sees the stop: a health gate that fails meanwhile judges nothing.
+  deps = { ...deps, stopping: () => stopping };
   try {
     await withLock(runtime.lock, () => recover(deps));
     while (!stopping) {

@@ -47,6 +47,8 @@ export function describeOutcome(outcome: DeployOutcome): string {
       return `commit ${short(outcome.commit)} failed before and is not retried; waiting for a new commit`;
     case 'failed':
       return `commit ${short(outcome.commit)} failed: ${outcome.reason.split('\n')[0]}; the running release stays`;
+    case 'interrupted':
+      return `the deploy of ${short(outcome.commit)} was cut short by a stop; it is deployed again after the next start`;
     case 'rolled-back':
       return `commit ${short(outcome.commit)} rolled back to ${short(outcome.to)}: ${outcome.reason.split('\n')[0]}`;
     case 'deployed': {
@@ -63,7 +65,11 @@ export function describeOutcome(outcome: DeployOutcome): string {
 
 /** The exit status of `piot deploy` for an outcome: 1 when it did not leave the device deployed. */
 export function deployExitCode(outcome: DeployOutcome): number {
-  return ['invalid', 'bad', 'failed', 'rolled-back', 'no-target'].includes(outcome.result) ? 1 : 0;
+  return ['invalid', 'bad', 'failed', 'rolled-back', 'interrupted', 'no-target'].includes(
+    outcome.result,
+  )
+    ? 1
+    : 0;
 }
 
 /**

@@ -201,6 +201,35 @@ describe('deploy cycle (real git, simulated systemd)', () => {
     expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: next });
   });
 
+  it('does not blame a release whose services stop with the device during its health gate', async () => {
+    const t = setup();
+    const good = t.up.commit({ '.piot.yaml': spec('node web.js'), 'web.js': '1' });
+    await deployOnce(t.deps);
+    const next = t.up.commit({ '.piot.yaml': spec('node web.js --v2'), 'web.js': '2' });
+    // The device shuts down while the gate waits: the agent is asked to stop, and systemd
+    // stops the services.
+    let stopping = false;
+    t.deps.stopping = () => stopping;
+    const sleep = t.deps.health!.sleep!;
+    t.deps.health!.sleep = (ms) => {
+      stopping = true;
+      t.fake.live.clear();
+      return sleep(ms);
+    };
+    const outcome = await deployOnce(t.deps);
+    expect(outcome).toMatchObject({ result: 'interrupted', commit: next });
+    const state = await t.state();
+    expect(state.badCommits).toEqual([]);
+    expect(state.pending).toMatchObject({ commit: next, from: good });
+    expect(state.events.map((e) => e.kind)).toEqual(['started', 'succeeded', 'started']);
+
+    // The next start undoes the deploy, and the cycle after it deploys the commit again.
+    t.deps.health!.sleep = sleep;
+    t.deps.stopping = () => false;
+    expect((await recover(t.deps)).current).toBe(good);
+    expect(await deployOnce(t.deps)).toMatchObject({ result: 'deployed', commit: next });
+  });
+
   it('re-enables units whose enablement a power cut lost', async () => {
     const t = setup();
     t.up.commit({ '.piot.yaml': spec('node web.js') });

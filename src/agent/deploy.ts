@@ -47,6 +47,8 @@ export interface DeployDeps {
   ageKeyFile?: string;
   /** Replaces parts of the network trial: NetworkManager, the check, the clock (tests). */
   network?: Partial<NetworkDeps>;
+  /** Whether the agent has been asked to stop (the device may be shutting down). */
+  stopping?: () => boolean;
 }
 
 /** What a cycle did. */
@@ -64,6 +66,8 @@ export type DeployOutcome =
   | { result: 'bad'; commit: string }
   | { result: 'failed'; commit: string; reason: string }
   | { result: 'rolled-back'; commit: string; to: string | undefined; reason: string }
+  /** The agent was stopped while the release's health gate ran; the next start judges it. */
+  | { result: 'interrupted'; commit: string; reason: string }
   | { result: 'no-target' };
 
 const now = () => isoTime();
@@ -475,6 +479,14 @@ export async function deployCommit(
     return { result: 'deployed', commit, steps: steps.length, healthyMs: gate.ms, network };
   }
 
+  if (deps.stopping?.()) {
+    // Services stopping with the device say nothing about the release. The deploy stays
+    // pending: the next start undoes it, and the cycle after deploys it again.
+    log(
+      `${short(commit)} was not healthy yet when the agent was asked to stop; it is deployed again after the next start:\n${gate.reason}`,
+    );
+    return { result: 'interrupted', commit, reason: gate.reason };
+  }
   log(`${short(commit)} failed its health gate:\n${gate.reason}`);
   state = withEvent(state, { at: now(), commit, kind: 'failed', reason: gate.reason });
   await restore(deps, state, { commit, app: spec.app }, from);

@@ -45,6 +45,8 @@ describe('unit rendering', () => {
       "ExecStart=/bin/sh -c 'exec node server.js --name \\'it\\'\\'s\\' \"$$PORT\"'",
     );
     expect(unit).toContain('After=network-online.target piot-demo-db.service');
+    // Stopped after the agent at shutdown, so a deploy's health gate sees it still running.
+    expect(unit).toContain('Before=piot-agent.service');
     expect(unit).toContain('User=piot-demo');
     expect(unit).toContain('Restart=on-failure');
     expect(unit).toContain('WorkingDirectory=/opt/piot/apps/demo/current');

@@ -109,6 +109,9 @@ export function renderService(
     `Description=${unitValue(`PioT ${spec.app}: ${name}`)}`,
     `After=${['network-online.target', ...deps].join(' ')}`,
     `Wants=${['network-online.target', ...deps].join(' ')}`,
+    // At shutdown the agent stops first: a deploy under way finishes its health gate while
+    // the services still run, instead of watching them stop and blaming the release.
+    'Before=piot-agent.service',
     'StartLimitIntervalSec=0',
     '',
     ...serviceSection(spec, name, service, paths, execStart(service.run)),
