@@ -230,7 +230,32 @@ describeEachStore('hub API', (target) => {
     });
     expect(zero.status).toBe(400);
     // A new session ends the last one; so does time, and revocation.
+    const held = await otherStore.deviceKey('kitchen', { fresh: true });
     const second = (await open()).session!;
+    // A hub process whose cache still holds the old session reads the key again and takes
+    // the new one.
+    const lagging = createApp({
+      store: {
+        ...otherStore,
+        deviceKey: (name, options) =>
+          options?.fresh
+            ? otherStore.deviceKey(name, options)
+            : Promise.resolve(held && { ...held, cached: true }),
+      },
+      now: () => now,
+      logError: () => undefined,
+    });
+    const withSecond = signRequest({
+      device: 'kitchen',
+      privateKey: kitchen.privateKey,
+      session: second,
+      method: 'POST',
+      path: HB,
+      body: '{}',
+      now,
+    });
+    const taken = await lagging.request(HB, { method: 'POST', headers: withSecond, body: '{}' });
+    expect(taken.status).toBe(200);
     const stale = await signed(HB, beat, { session });
     expect(stale.status).toBe(401);
     expect(await stale.json()).toEqual({

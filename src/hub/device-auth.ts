@@ -13,7 +13,7 @@ import {
   verifySessionMac,
   verifySignature,
 } from './signing.js';
-import type { Store } from './store/store.js';
+import type { DeviceKey, Store } from './store/store.js';
 
 /** How far a device's clock may be from the hub's. */
 export const MAX_SKEW_MS = 5 * 60_000;
@@ -130,9 +130,6 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
         hubTime: at,
       });
     }
-    const record = await store.deviceKey(device);
-    const key = record ? keyOf(record.signing) : undefined;
-    if (!record || !key) throw httpError(401, `unknown device ${JSON.stringify(device)}`);
     const url = new URL(c.req.url);
     const text = canonicalRequest({
       method: c.req.method,
@@ -141,15 +138,30 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
       nonce,
       body,
     });
-    if (session === undefined) {
-      if (!verifySignature(key, text, signature)) throw httpError(401, 'bad signature');
-    } else {
-      const current = record.session;
-      if (current?.id !== session || current.expiresAt <= at) throw staleSession();
-      if (!verifySessionMac(sessionKeyOf(current.key), text, signature)) {
-        throw httpError(401, 'bad signature');
+    /** Why the device's key refuses the request, if it does. */
+    const refusal = (record: DeviceKey | undefined) => {
+      const key = record ? keyOf(record.signing) : undefined;
+      if (!record || !key) return httpError(401, `unknown device ${JSON.stringify(device)}`);
+      if (session === undefined) {
+        if (!verifySignature(key, text, signature)) return httpError(401, 'bad signature');
+      } else {
+        const current = record.session;
+        if (current?.id !== session || current.expiresAt <= at) return staleSession();
+        if (!verifySessionMac(sessionKeyOf(current.key), text, signature)) {
+          return httpError(401, 'bad signature');
+        }
       }
+      return undefined;
+    };
+    let record = await store.deviceKey(device);
+    let refused = refusal(record);
+    // A cached key may trail a change another hub process just made (a new session or key).
+    if (refused && record?.cached) {
+      record = await store.deviceKey(device, { fresh: true });
+      refused = refusal(record);
     }
+    if (refused) throw refused;
+    if (!record) throw httpError(401, `unknown device ${JSON.stringify(device)}`);
     if (record.revoked) throw httpError(403, `device ${device} is revoked`);
     if (device !== pathDevice)
       throw httpError(403, `device ${device} cannot act for ${pathDevice}`);

@@ -1,10 +1,14 @@
 import type { Db } from './db.js';
 
-/** One schema change; `sql` is a list of statements both SQLite and PostgreSQL accept. */
+/**
+ * One schema change; `sql` is a list of statements both SQLite and PostgreSQL accept, or only
+ * the one `dialect` names (the other records the version and runs nothing).
+ */
 export interface Migration {
   version: number;
   name: string;
   sql: string[];
+  dialect?: Db['dialect'];
 }
 
 /** The hub's schema, in order. Append new migrations; never edit an applied one. */
@@ -159,6 +163,23 @@ export const MIGRATIONS: Migration[] = [
       `ALTER TABLE devices ADD COLUMN session_expires BIGINT`,
     ],
   },
+  {
+    version: 7,
+    name: 'device key notifications',
+    dialect: 'postgres',
+    // Every hub process caches device keys (postgres-keys.ts): a change of a device's key,
+    // revocation or session is announced to all of them when it commits.
+    sql: [
+      `CREATE FUNCTION piot_device_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('piot_device_keys', COALESCE(NEW.name, OLD.name));
+        RETURN NULL;
+      END $$`,
+      `CREATE TRIGGER device_key_changed
+        AFTER DELETE OR UPDATE OF signing, revoked, session_id, session_key, session_expires
+        ON devices FOR EACH ROW EXECUTE FUNCTION piot_device_key_changed()`,
+    ],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.
@@ -182,7 +203,8 @@ export async function migrate(db: Db, migrations = MIGRATIONS): Promise<number[]
         migration.version,
       ]);
       if (rows.length > 0) return false;
-      for (const statement of migration.sql) await tx.run(statement);
+      if (!migration.dialect || migration.dialect === tx.dialect)
+        for (const statement of migration.sql) await tx.run(statement);
       await tx.run('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)', [
         migration.version,
         migration.name,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Db } from './db.js';
+import type { ListenHandlers } from './postgres-keys.js';
 
 /** `?` placeholders to PostgreSQL's `$1, $2, …` (PioT's SQL has no `?` inside literals). */
 export function numberPlaceholders(sql: string): string {
@@ -48,6 +49,7 @@ export function openPostgres(url: string, options: { schema?: string } = {}): Db
   });
   // An idle client losing its connection must not crash the hub; the next query reconnects.
   pool.on('error', () => undefined);
+  const listeners = new Set<{ close(): Promise<void> }>();
   return {
     ...on(pool),
     transaction: async (fn) => {
@@ -69,6 +71,62 @@ export function openPostgres(url: string, options: { schema?: string } = {}): Db
         client.release();
       }
     },
-    close: () => pool.end(),
+    listen(channel, handlers) {
+      listeners.add(listenOn(url, channel, handlers));
+    },
+    close: async () => {
+      await Promise.all([...listeners].map((l) => l.close()));
+      await pool.end();
+    },
+  };
+}
+
+const RELISTEN_MS = 1000;
+
+/** A connection that LISTENs on `channel`; when it is lost, another one a second later. */
+function listenOn(url: string, channel: string, handlers: ListenHandlers) {
+  let closed = false;
+  let client: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const lost = () => {
+    if (!client) return;
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    client.end().catch(() => undefined);
+    client = undefined;
+    handlers.state(false);
+    if (!closed) timer = setTimeout(connect, RELISTEN_MS).unref();
+  };
+  const connect = () => {
+    const c = new pg.Client({ connectionString: url });
+    client = c;
+    c.on('notification', (n) => {
+      if (n.channel === channel && n.payload !== undefined) handlers.message(n.payload);
+    });
+    c.on('error', lost);
+    c.on('end', lost);
+    c.connect()
+      .then(() => c.query(`LISTEN ${channel}`))
+      .then(() => {
+        if (client === c && !closed) handlers.state(true);
+      })
+      .catch(() => {
+        if (client === c) lost();
+      });
+  };
+  connect();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const c = client;
+      client = undefined;
+      if (c) {
+        c.removeAllListeners();
+        c.on('error', () => undefined);
+        handlers.state(false);
+        await c.end().catch(() => undefined);
+      }
+    },
   };
 }

@@ -20,6 +20,7 @@ import {
   type DeviceRow,
 } from './devices-sql.js';
 import { postgresBatches } from './postgres-batch.js';
+import { DEVICE_KEYS_CHANNEL, deviceKeyCache } from './postgres-keys.js';
 import type { CommandRecord, Sample, Store } from './store.js';
 
 const HOUR = 3_600_000;
@@ -45,6 +46,10 @@ const sampleRow = (name: string, at: number, m: Metrics) =>
 /** The Store on a migrated Db: the same SQL for SQLite and PostgreSQL. */
 export function sqlStore(db: Db): Store {
   const batches = db.dialect === 'postgres' ? postgresBatches(db) : undefined;
+  const keys =
+    batches && db.listen
+      ? deviceKeyCache(batches.deviceKey, (handlers) => db.listen!(DEVICE_KEYS_CHANNEL, handlers))
+      : undefined;
   return {
     async addEnrolmentToken(hash, { now, expiresAt }) {
       await db.run('INSERT INTO enrolment_tokens (hash, created_at, expires_at) VALUES (?, ?, ?)', [
@@ -54,13 +59,16 @@ export function sqlStore(db: Db): Store {
       ]);
     },
     enrol: ({ tokenHash, name, signing, now }) =>
-      enrolIn(db, { tokenHash, name, signing, now }).catch((error: { code?: string }) => {
-        // Two tokens racing for one new name on PostgreSQL: the loser's insert hits the key.
-        if (error.code === '23505') return { ok: false, reason: 'name-taken' } as const;
-        throw error;
-      }),
+      enrolIn(db, { tokenHash, name, signing, now })
+        .catch((error: { code?: string }) => {
+          // Two tokens racing for one new name on PostgreSQL: the loser's insert hits the key.
+          if (error.code === '23505') return { ok: false, reason: 'name-taken' } as const;
+          throw error;
+        })
+        .finally(() => keys?.forget(name)),
     getDevice: (name) => deviceIn(db, name),
-    async deviceKey(name) {
+    async deviceKey(name, options) {
+      if (keys) return keys.get(name, options);
       if (batches) return batches.deviceKey(name);
       const rows = await db.all<DeviceKeyRow>(
         `SELECT ${DEVICE_KEY_COLUMNS} FROM devices WHERE name = ?`,
@@ -74,6 +82,7 @@ export function sqlStore(db: Db): Store {
          WHERE name = ? AND revoked = 0`,
         [id, key, expiresAt, name],
       );
+      keys?.forget(name);
       return changed === 1;
     },
     async listDevices() {
@@ -86,6 +95,7 @@ export function sqlStore(db: Db): Store {
            session_expires = NULL WHERE name = ?`,
         [name],
       );
+      keys?.forget(name);
       return changed === 1;
     },
     recordHeartbeat: (name, heartbeat: Heartbeat, now, nonce) => {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import type { Heartbeat } from '../heartbeat.js';
 import { MIGRATIONS } from './migrations.js';
 import type { Store } from './store.js';
@@ -421,7 +421,8 @@ describeEachStore('hub store', (target) => {
     await store.enrol({ tokenHash: 'tok-garage', name: 'garage', signing: OTHER_KEY, now: T0 });
     await store.revokeDevice('garage');
     const names = ['kitchen', 'garage', 'nobody', 'kitchen', 'garage'];
-    expect(await Promise.all(names.map((name) => store.deviceKey(name)))).toEqual([
+    const keys = await Promise.all(names.map((name) => store.deviceKey(name)));
+    expect(keys.map((k) => k && { ...k, cached: undefined })).toEqual([
       { signing: KEY, revoked: false },
       { signing: OTHER_KEY, revoked: true },
       undefined,
@@ -514,6 +515,41 @@ describeEachStore('hub store', (target) => {
       { ...alert, startedAt: T0 + 20 },
       { ...alert, resolvedAt: T0 + 10 },
     ]);
+  });
+
+  it("sees another hub's change of a device's session and revocation", async () => {
+    await enrolled('kitchen');
+    const second = await opened.reopen();
+    try {
+      // PostgreSQL: this hub caches the key once it listens for changes; SQLite reads the file.
+      const cached = target.name === 'PostgreSQL' ? true : undefined;
+      await vi.waitFor(async () => expect((await store.deviceKey('kitchen'))?.cached).toBe(cached));
+      const session = {
+        id: 's'.repeat(22),
+        key: Buffer.alloc(32, 3).toString('base64'),
+        expiresAt: T0,
+      };
+      expect(await second.openDeviceSession('kitchen', session)).toBe(true);
+      expect((await store.deviceKey('kitchen', { fresh: true }))?.session).toEqual(session);
+      await vi.waitFor(async () =>
+        expect((await store.deviceKey('kitchen'))?.session).toEqual(session),
+      );
+      expect(await second.revokeDevice('kitchen')).toBe(true);
+      await vi.waitFor(async () => {
+        const key = await store.deviceKey('kitchen');
+        expect(key?.revoked).toBe(true);
+        expect(key?.session).toBeUndefined();
+      });
+      // This hub's own change is seen at once.
+      await store.addEnrolmentToken('tok-again', { now: T0 });
+      await store.enrol({ tokenHash: 'tok-again', name: 'kitchen', signing: OTHER_KEY, now: T0 });
+      expect(await store.deviceKey('kitchen')).toMatchObject({
+        signing: OTHER_KEY,
+        revoked: false,
+      });
+    } finally {
+      await second.close();
+    }
   });
 
   it('lets exactly one of two hubs start, and then resolve, the same alert', async () => {

@@ -27,6 +27,8 @@ export interface DeviceKey {
   revoked: boolean;
   /** The device's current session, if it opened one: the key is base64 (32 bytes). */
   session?: DeviceSessionRecord;
+  /** Read from the hub's cache (PostgreSQL): another hub process may have changed it since. */
+  cached?: boolean;
 }
 
 /** A device session as the hub keeps it. */
@@ -86,8 +88,11 @@ export interface Store {
     now: number;
   }): Promise<EnrolResult>;
   getDevice(name: string): Promise<DeviceRecord | undefined>;
-  /** What authenticates a device's requests (see DeviceKey). */
-  deviceKey(name: string): Promise<DeviceKey | undefined>;
+  /**
+   * What authenticates a device's requests (see DeviceKey); `fresh`: from the database, not
+   * from a cache.
+   */
+  deviceKey(name: string, options?: { fresh?: boolean }): Promise<DeviceKey | undefined>;
   /**
    * Makes `session` the device's current one, replacing any other; resolves false if no live
    * (enrolled, not revoked) device has that name.
