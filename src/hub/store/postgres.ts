@@ -88,13 +88,19 @@ function listenOn(url: string, channel: string, handlers: ListenHandlers) {
   let closed = false;
   let client: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** Lets go of the connection, if there is one: no longer listening. */
+  const drop = async () => {
+    const c = client;
+    if (!c) return;
+    client = undefined;
+    c.removeAllListeners();
+    c.on('error', () => undefined);
+    handlers.state(false);
+    await c.end().catch(() => undefined);
+  };
   const lost = () => {
     if (!client) return;
-    client.removeAllListeners();
-    client.on('error', () => undefined);
-    client.end().catch(() => undefined);
-    client = undefined;
-    handlers.state(false);
+    void drop();
     if (!closed) timer = setTimeout(connect, RELISTEN_MS).unref();
   };
   const connect = () => {
@@ -119,14 +125,7 @@ function listenOn(url: string, channel: string, handlers: ListenHandlers) {
     async close() {
       closed = true;
       clearTimeout(timer);
-      const c = client;
-      client = undefined;
-      if (c) {
-        c.removeAllListeners();
-        c.on('error', () => undefined);
-        handlers.state(false);
-        await c.end().catch(() => undefined);
-      }
+      await drop();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import pg from 'pg';
 import type { Heartbeat } from '../heartbeat.js';
 import { MIGRATIONS } from './migrations.js';
 import type { Store } from './store.js';
@@ -548,6 +549,38 @@ describeEachStore('hub store', (target) => {
         revoked: false,
       });
     } finally {
+      await second.close();
+    }
+  });
+
+  it('reads keys from the database while it cannot hear of changes, and listens again', async () => {
+    if (target.name !== 'PostgreSQL') return; // SQLite caches no keys
+    await enrolled('kitchen');
+    const second = await opened.reopen();
+    const admin = new pg.Client({ connectionString: process.env.PIOT_TEST_POSTGRES });
+    await admin.connect();
+    try {
+      await vi.waitFor(async () => expect((await store.deviceKey('kitchen'))?.cached).toBe(true));
+      // The connections that listen are cut, as by a database restart; a change meanwhile.
+      const listening =
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'";
+      expect((await admin.query(listening)).rowCount).toBeGreaterThan(0);
+      expect(await second.revokeDevice('kitchen')).toBe(true);
+      await vi.waitFor(async () => expect((await store.deviceKey('kitchen'))?.revoked).toBe(true));
+      // Listening again, it caches again, and hears of the next change.
+      await vi.waitFor(async () => expect((await store.deviceKey('kitchen'))?.cached).toBe(true), {
+        timeout: 5000,
+      });
+      await second.addEnrolmentToken('tok-again', { now: T0 });
+      await second.enrol({ tokenHash: 'tok-again', name: 'kitchen', signing: OTHER_KEY, now: T0 });
+      await vi.waitFor(async () =>
+        expect(await store.deviceKey('kitchen')).toMatchObject({
+          signing: OTHER_KEY,
+          revoked: false,
+        }),
+      );
+    } finally {
+      await admin.end();
       await second.close();
     }
   });
