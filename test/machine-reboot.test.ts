@@ -21,6 +21,10 @@ if [ $n = 1 ] && [ "$FAKE_QEMU_FIRST" = stalls ]; then
   printf "$kernel" >> "$log"
   exec sleep 300
 fi
+if [ $n = 1 ] && [ "$FAKE_QEMU_FIRST" = locks-up ]; then
+  printf "$kernel"'[    3.590634] Run /init as init process\n[   48.120334] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [modprobe:311]\n' >> "$log"
+  exec sleep 300
+fi
 if [ $n = 1 ] && [ "$FAKE_QEMU_FIRST" = runs-init ]; then
   printf "$kernel"'[    3.590634] Run /init as init process\\n' >> "$log"
   exec sleep 300
@@ -47,7 +51,10 @@ afterEach(async () => {
 });
 
 async function startFake(
-  env: { first?: 'exits' | 'hangs' | 'stalls' | 'runs-init'; next?: 'boots' | 'fails' },
+  env: {
+    first?: 'exits' | 'hangs' | 'stalls' | 'runs-init' | 'locks-up';
+    next?: 'boots' | 'fails';
+  },
   log: string[],
 ): Promise<{ starts: () => Promise<number> }> {
   const dir = await mkdtemp(join(tmpdir(), 'piot-fake-qemu-'));
@@ -96,6 +103,17 @@ describe('a guest reboot on the virtual Pi', () => {
     expect(vm!.stallsRecovered).toBe(1);
     expect(log.join('\n')).toMatch(
       /the guest kernel stalled \(no console output for 2 s after "\[ {4}1\.211230\] NET: Registered PF_INET protocol family"\); cycling the power/,
+    );
+  });
+
+  it('cycles the power once when SSH does not come after the kernel reported a lockup', async () => {
+    const log: string[] = [];
+    const fake = await startFake({ first: 'locks-up' }, log);
+    await expect(vm!.waitForSsh(3000)).rejects.toThrow(/SSH login: not true after 3 s/);
+    expect(await fake.starts()).toBe(2);
+    expect(vm!.lockupsRecovered).toBe(1);
+    expect(log.join('\n')).toMatch(
+      /the guest kernel reported a lockup \(watchdog: BUG: soft lockup - CPU#0 stuck for 22s! \[modprobe:311\]\) and SSH did not answer; cycling the power/,
     );
   });
 

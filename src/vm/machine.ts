@@ -60,6 +60,9 @@ const RESETTING =
   /reboot: Restarting system|reboot: machine restart|systemd-shutdown\[\d+\]: Rebooting\./;
 /** The guest kernel's last word: nothing more happens on this boot. */
 const PANIC = /Kernel panic - not syncing:[^\n]*/;
+/** The guest kernel's report of a CPU or task stuck (it may or may not get over it). */
+const LOCKUP =
+  /watchdog: BUG: soft lockup[^\n]*|rcu: INFO: \S+ (?:self-)?detected stalls?[^\n]*|INFO: task \S+ blocked for more than[^\n]*/;
 /** A line of the kernel's own start, as it prints it with printk times (not under `quiet`). */
 const KERNEL_LINE = /^\[\s*\d+\.\d+\] /m;
 /** The kernel has handed over to the initramfs or init: its own start is over. */
@@ -86,6 +89,8 @@ export class VirtualPi {
   panicsRecovered = 0;
   /** Guest kernels that stalled in their own start and got their power cycled. */
   stallsRecovered = 0;
+  /** Boots where SSH never came after the guest kernel reported a lockup: power cycled. */
+  lockupsRecovered = 0;
   private qemu: Background | undefined;
   private bootOffset = 0;
   private expectingExit = false;
@@ -460,7 +465,9 @@ export class VirtualPi {
    * Waits until SSH answers; returns the seconds it took from the call. A guest kernel that
    * panics on the way (an emulator fault under TCG, nothing a program in the guest causes)
    * gets its power cycled up to `panicRetries` times (default 1), each noted in the log and
-   * counted in panicsRecovered.
+   * counted in panicsRecovered. So does one whose SSH does not come in time after its kernel
+   * reported a lockup (a CPU or task stuck, seen under TCG on a loaded host), counted in
+   * lockupsRecovered.
    */
   async waitForSsh(timeoutMs = 180_000, options: { panicRetries?: number } = {}): Promise<number> {
     const started = Date.now();
@@ -478,11 +485,17 @@ export class VirtualPi {
         );
         return (Date.now() - started) / 1000;
       } catch (error) {
-        if (!(error instanceof GuestKernelPanic) || attempt >= retries) throw error;
-        this.log(
-          `the guest kernel panicked (${error.panic}); cycling the power (full log: ${this.consoleLog})`,
-        );
-        this.panicsRecovered++;
+        const panicked = error instanceof GuestKernelPanic;
+        const lockup = panicked
+          ? undefined
+          : LOCKUP.exec(await this.consoleTail().catch(() => ''))?.[0].trim();
+        if ((!panicked && !lockup) || attempt >= retries) throw error;
+        const why = panicked
+          ? `panicked (${error.panic})`
+          : `reported a lockup (${lockup}) and SSH did not answer`;
+        this.log(`the guest kernel ${why}; cycling the power (full log: ${this.consoleLog})`);
+        if (panicked) this.panicsRecovered++;
+        else this.lockupsRecovered++;
         await this.powerCut();
       }
     }
