@@ -5,7 +5,7 @@ import { createAlerts, type Alerts } from './alerts/engine.js';
 import { commandQueue } from './commands.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { deviceGuard } from './device-auth.js';
-import { deviceRoutes } from './routes/devices.js';
+import { deviceRoutes, heartbeatIngest, type HeartbeatIngest } from './routes/devices.js';
 import { peopleRoutes } from './routes/people.js';
 import { prometheusRoutes } from './routes/prometheus.js';
 import { tokenBucket } from './rate-limit.js';
@@ -34,6 +34,18 @@ export type ResolvedDeps = Required<HubDeps>;
 
 /** The hub's HTTP API as a hono app: serve it, or call `app.request()` in tests. */
 export function createApp(deps: HubDeps): Hono {
+  return createHub(deps).app;
+}
+
+/** The hub's app, with the heartbeat route's handler and the settings a server needs. */
+export interface Hub {
+  app: Hono;
+  /** What the app's heartbeat route runs, for a server's direct path to it (./fast-path.ts). */
+  heartbeat: HeartbeatIngest;
+  deps: ResolvedDeps;
+}
+
+export function createHub(deps: HubDeps): Hub {
   const resolved: ResolvedDeps = {
     now: Date.now,
     clientAddress: () => 'unknown',
@@ -45,8 +57,7 @@ export function createApp(deps: HubDeps): Hono {
     ...deps,
   };
   const app = new Hono();
-  const tooLarge = (c: Context) =>
-    c.json({ error: `the body is larger than ${resolved.maxBodyBytes} bytes` }, 413);
+  const tooLarge = (c: Context) => c.json(tooLargeBody(resolved.maxBodyBytes), 413);
   const streamLimit = bodyLimit({ maxSize: resolved.maxBodyBytes, onError: tooLarge });
   const limitBody: MiddlewareHandler = (c, next) => {
     // A declared length is checked without touching the body, so the node server can still
@@ -66,7 +77,8 @@ export function createApp(deps: HubDeps): Hono {
   };
   const queue = commandQueue(resolved.store);
   const guard = deviceGuard(resolved.store, resolved.now);
-  app.route('/', deviceRoutes(resolved, guard, limits.enrol, queue));
+  const heartbeat = heartbeatIngest(resolved, guard);
+  app.route('/', deviceRoutes(resolved, guard, heartbeat, limits.enrol, queue));
   app.route('/', peopleRoutes(resolved, limits.login, queue));
   app.route('/', dashboardRoutes(resolved, queue));
   app.route('/', prometheusRoutes(resolved));
@@ -74,7 +86,15 @@ export function createApp(deps: HubDeps): Hono {
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
     resolved.logError(error);
-    return c.json({ error: 'internal error' }, 500);
+    return c.json(INTERNAL_ERROR, 500);
   });
-  return app;
+  return { app, heartbeat, deps: resolved };
 }
+
+/** The body of a 500 answer: what went wrong goes to the hub's log, not to the client. */
+export const INTERNAL_ERROR = { error: 'internal error' };
+
+/** The body of a 413 answer. */
+export const tooLargeBody = (maxBodyBytes: number) => ({
+  error: `the body is larger than ${maxBodyBytes} bytes`,
+});

@@ -19,6 +19,35 @@ import type { DeviceKey, Store } from './store/store.js';
 export const MAX_SKEW_MS = 5 * 60_000;
 const NONCES_PER_DEVICE = 1000;
 
+/** What the guard reads of a request: method, target (path and query) and headers. */
+export interface SignedParts {
+  method: string;
+  /** The request's target as signed: path and query, as the server received them. */
+  target: string;
+  header(name: string): string | undefined;
+}
+
+/** A hono request's parts for the guard. */
+export function honoParts(c: Context): SignedParts {
+  return {
+    method: c.req.method,
+    target: targetOf(c.req.url),
+    header: (name) => c.req.header(name),
+  };
+}
+
+/**
+ * The path and query of an absolute URL as the server built it (`new URL(url)`'s pathname and
+ * search, without parsing the whole URL again where that is plain).
+ */
+export function targetOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  const target = start < 0 ? '/' : url.slice(start);
+  if (!target.endsWith('?') && !target.includes('#')) return target;
+  const parsed = new URL(url);
+  return parsed.pathname + parsed.search;
+}
+
 /** A device request whose signature, time and device are good; its nonce is not stored yet. */
 export interface SignedRequest {
   device: string;
@@ -38,7 +67,7 @@ export interface DeviceGuard {
    * the device named in the path: else a 401 (who are you?) or 403 (not yours) error.
    */
   authenticate(
-    c: Context,
+    request: SignedParts,
     body: Uint8Array,
     pathDevice: string,
     options?: GuardOptions,
@@ -48,7 +77,7 @@ export interface DeviceGuard {
    * own transaction (Store.recordHeartbeat): it then calls `accept`, or throws `replayed()`.
    */
   verify(
-    c: Context,
+    request: SignedParts,
     body: Uint8Array,
     pathDevice: string,
     options?: GuardOptions,
@@ -103,16 +132,16 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
     return key;
   };
   const verify = async (
-    c: Context,
+    request: SignedParts,
     body: Uint8Array,
     pathDevice: string,
     options: GuardOptions = {},
   ): Promise<SignedRequest> => {
-    const device = c.req.header(DEVICE_HEADER);
-    const session = c.req.header(SESSION_HEADER);
-    const time = c.req.header(TIME_HEADER);
-    const nonce = c.req.header(NONCE_HEADER);
-    const signature = c.req.header(SIGNATURE_HEADER);
+    const device = request.header(DEVICE_HEADER);
+    const session = request.header(SESSION_HEADER);
+    const time = request.header(TIME_HEADER);
+    const nonce = request.header(NONCE_HEADER);
+    const signature = request.header(SIGNATURE_HEADER);
     if (!device || !time || !nonce || !signature) {
       throw httpError(401, 'unsigned request: X-Piot-Device, -Time, -Nonce and -Signature needed');
     }
@@ -130,10 +159,9 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
         hubTime: at,
       });
     }
-    const url = new URL(c.req.url);
     const text = canonicalRequest({
-      method: c.req.method,
-      path: url.pathname + url.search,
+      method: request.method,
+      path: request.target,
       time,
       nonce,
       body,
@@ -171,11 +199,11 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
   return {
     verify,
     accept,
-    async authenticate(c, body, pathDevice, options) {
-      const request = await verify(c, body, pathDevice, options);
-      if (!(await store.useNonce(request.device, request.nonce, request.at))) throw replayed();
-      accept(request);
-      return request.device;
+    async authenticate(request, body, pathDevice, options) {
+      const signed = await verify(request, body, pathDevice, options);
+      if (!(await store.useNonce(signed.device, signed.nonce, signed.at))) throw replayed();
+      accept(signed);
+      return signed.device;
     },
   };
 }

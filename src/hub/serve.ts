@@ -1,9 +1,10 @@
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UserError } from '../errors.js';
-import { createApp, type HubDeps } from './app.js';
+import { createHub, type HubDeps } from './app.js';
+import { withHeartbeatPath } from './fast-path.js';
 
 /** `HOST:PORT` (IPv6 in brackets) to its parts; a clear error otherwise. */
 export function parseListen(text: string): { hostname: string; port: number } {
@@ -29,15 +30,15 @@ export async function startHub(
   deps: HubDeps,
   listen: { hostname: string; port: number },
 ): Promise<RunningHub> {
-  const app = createApp({
+  const hub = createHub({
     clientAddress: (c) => getConnInfo(c).remote.address ?? 'unknown',
     ...deps,
   });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: listen.hostname, port: listen.port }, () =>
-      resolve(s),
-    );
-    s.once('error', (error: NodeJS.ErrnoException) =>
+  const app = getRequestListener(hub.app.fetch, { hostname: listen.hostname });
+  const server = createServer(withHeartbeatPath(hub, (req, res) => void app(req, res)));
+  await new Promise<void>((resolve, reject) => {
+    server.listen(listen.port, listen.hostname, resolve);
+    server.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'EADDRINUSE'
           ? new UserError(`${listen.hostname}:${listen.port} is already in use`, {
@@ -55,13 +56,12 @@ export async function startHub(
     // still running get a moment to finish before their connections are cut.
     close: () =>
       new Promise((resolve) => {
-        const http = server as Server;
-        const cut = setTimeout(() => http.closeAllConnections(), 1000);
+        const cut = setTimeout(() => server.closeAllConnections(), 1000);
         server.close(() => {
           clearTimeout(cut);
           resolve();
         });
-        http.closeIdleConnections();
+        server.closeIdleConnections();
       }),
   };
 }

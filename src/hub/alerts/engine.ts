@@ -21,8 +21,24 @@ interface Seen {
   jobRuns: JobRunRecord[];
   deployEvents: DeployEventRecord[];
   restarts?: RestartMemory;
-  /** Sorted keys, one per line. */
-  active: string;
+  /** The keys of the conditions it found, sorted. */
+  active: string[];
+}
+
+/** Whether two services' restart counts are the same (a missing memory has none). */
+function sameCounts(a: Record<string, number>, b: Record<string, number> = {}): boolean {
+  let n = 0;
+  for (const key in a) {
+    if (a[key] !== b[key]) return false;
+    n++;
+  }
+  for (const key in b) if (--n < 0 || !(key in a)) return false;
+  return true;
+}
+
+/** Whether conditions (sorted by key, as `evaluate` gives them) have exactly these keys. */
+function sameKeys(conditions: readonly { key: string }[], keys: readonly string[]): boolean {
+  return conditions.length === keys.length && conditions.every((c, i) => c.key === keys[i]);
 }
 
 /** What the alert engine needs; all but the store have defaults. */
@@ -136,7 +152,7 @@ export function createAlerts(options: AlertsOptions): Alerts {
     if (seen.size >= 100_000) seen.clear();
     // What is active now is what this evaluation wanted (an alert another hub opened or
     // resolved first included).
-    seen.set(name, { device, jobRuns, deployEvents, restarts, active: [...wanted].join('\n') });
+    seen.set(name, { device, jobRuns, deployEvents, restarts, active: [...wanted] });
   };
 
   const check = (name: string): Promise<void> => {
@@ -162,16 +178,17 @@ export function createAlerts(options: AlertsOptions): Alerts {
     const last = seen.get(name);
     if (!last || beat.carried || running.has(name)) return false;
     const restarts = noteRestarts(last.restarts, beat.summary);
-    const counts = (r?: RestartMemory) => JSON.stringify(r?.restarts ?? {});
-    if (restarts.rose.length > 0 || counts(restarts) !== counts(last.restarts)) return false;
+    if (restarts.rose.length > 0 || !sameCounts(restarts.restarts, last.restarts?.restarts)) {
+      return false;
+    }
     const device = {
       ...last.device,
       lastSeen: beat.summary.receivedAt,
       lastHeartbeat: beat.summary,
     };
-    const input = { ...last, device, restarts: last.restarts, now: now() };
-    const keys = evaluate(input, thresholds).map((c) => c.key);
-    if (keys.join('\n') !== last.active) return false;
+    const { jobRuns, deployEvents } = last;
+    const input = { device, jobRuns, deployEvents, restarts: last.restarts, now: now() };
+    if (!sameKeys(evaluate(input, thresholds), last.active)) return false;
     last.device = device;
     return true;
   };

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DEVICE_NAME } from '../../spec/device.js';
 import type { ResolvedDeps } from '../app.js';
 import { commandResultSchema, MAX_WAIT_S, type CommandQueue } from '../commands.js';
-import { replayed, type DeviceGuard } from '../device-auth.js';
+import { honoParts, replayed, type DeviceGuard, type SignedParts } from '../device-auth.js';
 import { heartbeatSchema, splitHeartbeat } from '../heartbeat.js';
 import { httpError, parseJson, rawBody } from '../http.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -34,12 +34,37 @@ export function bearer(header: string | undefined): string | undefined {
 }
 
 /**
+ * Takes a device's heartbeat (`POST /api/v1/devices/:name/heartbeat`): checks its signature,
+ * stores it with its nonce and feeds the alert rules; the answer's body, or an HTTP error.
+ */
+export type HeartbeatIngest = (
+  request: SignedParts,
+  pathDevice: string,
+  body: Uint8Array,
+) => Promise<{ ok: true; hubTime: number }>;
+
+export function heartbeatIngest(deps: ResolvedDeps, guard: DeviceGuard): HeartbeatIngest {
+  return async (request, pathDevice, raw) => {
+    const signed = await guard.verify(request, raw, pathDevice);
+    const heartbeat = parseJson(raw, heartbeatSchema);
+    // The nonce is stored with the heartbeat: one write, one commit.
+    const { device, nonce } = signed;
+    const at = deps.now();
+    if (!(await deps.store.recordHeartbeat(device, heartbeat, at, nonce))) throw replayed();
+    guard.accept(signed);
+    deps.alerts.heartbeat(device, splitHeartbeat(heartbeat, at));
+    return { ok: true, hubTime: deps.now() };
+  };
+}
+
+/**
  * The routes devices call: enrolment (enrolment token), then requests signed with the device's
  * Ed25519 key or a session's key.
  */
 export function deviceRoutes(
   deps: ResolvedDeps,
   guard: DeviceGuard,
+  heartbeat: HeartbeatIngest,
   limit: RateLimiter,
   queue: CommandQueue,
 ): Hono {
@@ -73,7 +98,7 @@ export function deviceRoutes(
   // expires, the device signs with that key (HMAC-SHA256), far cheaper to check than Ed25519.
   app.post('/api/v1/devices/:name/session', async (c) => {
     const raw = await rawBody(c);
-    const device = await guard.authenticate(c, raw, c.req.param('name'), {
+    const device = await guard.authenticate(honoParts(c), raw, c.req.param('name'), {
       deviceKeyOnly: true,
     });
     const body = parseJson(raw, sessionSchema);
@@ -92,21 +117,12 @@ export function deviceRoutes(
     return c.json({ session: id, x25519: hub.publicKey, expiresIn: DEVICE_SESSION_MS / 1000 }, 201);
   });
 
-  app.post('/api/v1/devices/:name/heartbeat', async (c) => {
-    const raw = await rawBody(c);
-    const request = await guard.verify(c, raw, c.req.param('name'));
-    const heartbeat = parseJson(raw, heartbeatSchema);
-    // The nonce is stored with the heartbeat: one write, one commit.
-    const { device, nonce } = request;
-    const at = deps.now();
-    if (!(await deps.store.recordHeartbeat(device, heartbeat, at, nonce))) throw replayed();
-    guard.accept(request);
-    deps.alerts.heartbeat(device, splitHeartbeat(heartbeat, at));
-    return c.json({ ok: true, hubTime: deps.now() });
-  });
+  app.post('/api/v1/devices/:name/heartbeat', async (c) =>
+    c.json(await heartbeat(honoParts(c), c.req.param('name'), await rawBody(c))),
+  );
 
   app.get('/api/v1/devices/:name/commands', async (c) => {
-    const device = await guard.authenticate(c, await rawBody(c), c.req.param('name'));
+    const device = await guard.authenticate(honoParts(c), await rawBody(c), c.req.param('name'));
     const wait = c.req.query('wait') ?? '0';
     if (!/^\d{1,3}$/.test(wait) || Number(wait) > MAX_WAIT_S) {
       throw httpError(400, `wait=${wait.slice(0, 20)} is not 0 to ${MAX_WAIT_S} seconds`);
@@ -121,7 +137,7 @@ export function deviceRoutes(
 
   app.post('/api/v1/devices/:name/commands/:id/result', async (c) => {
     const raw = await rawBody(c);
-    const device = await guard.authenticate(c, raw, c.req.param('name'));
+    const device = await guard.authenticate(honoParts(c), raw, c.req.param('name'));
     const result = parseJson(raw, commandResultSchema);
     const id = c.req.param('id');
     if (!(await deps.store.finishCommand(device, id, result, deps.now()))) {

@@ -54,13 +54,13 @@ export function deviceKeyCache(
     async get(name, options = {}) {
       if (listening && !options.fresh) {
         const cached = entries.get(name);
-        if (cached) return { ...cached, cached: true };
+        if (cached) return cached;
       }
       const before = changes;
       const key = await load(name);
       if (key && listening && changes === before) {
         if (entries.size >= MAX_ENTRIES) entries.clear();
-        entries.set(name, key);
+        entries.set(name, { ...key, cached: true });
       }
       return key;
     },
