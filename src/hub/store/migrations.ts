@@ -180,6 +180,17 @@ export const MIGRATIONS: Migration[] = [
         ON devices FOR EACH ROW EXECUTE FUNCTION piot_device_key_changed()`,
     ],
   },
+  {
+    version: 8,
+    name: 'room for heartbeats in place',
+    dialect: 'postgres',
+    // Every heartbeat rewrites its device's row (about 1 KB with the last heartbeat). With
+    // half of each page kept free the new version fits beside the old one (a HOT update: no
+    // index entry, and the old version is pruned when the page is next read); in full pages
+    // each update went to another page with a new index entry, and 200 devices' rows grew to
+    // 64 MB over 60,000 heartbeats, against 0.5 MB with the free half.
+    sql: [`ALTER TABLE devices SET (fillfactor = 50)`],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

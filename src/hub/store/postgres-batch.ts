@@ -1,5 +1,6 @@
 import type { HeartbeatSummary, Metrics } from '../heartbeat.js';
 import { batcher } from './batcher.js';
+import { binaryArray, type ElementType } from './pg-binary.js';
 import type { Db } from './db.js';
 import { DEVICE_KEY_COLUMNS, toDeviceKey, type DeviceKeyRow } from './devices-sql.js';
 import type { DeviceKey } from './store.js';
@@ -13,8 +14,9 @@ export interface PlainHeartbeat {
   nonce: string;
 }
 
-// Each column of the batch is one array parameter, so the statement's text is the same for
-// every batch size. WITH ORDINALITY keeps the order the heartbeats arrived in.
+// Each column of the batch is one array parameter (in binary, ./pg-binary.ts), so the
+// statement's text is the same for every batch size. WITH ORDINALITY keeps the order the
+// heartbeats arrived in.
 const INPUT = `SELECT * FROM unnest(
     ?::text[], ?::text[], ?::int8[], ?::text[], ?::bool[],
     ?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::float8[], ?::int8[]
@@ -65,8 +67,12 @@ async function retryDeadlock<T>(statement: () => Promise<T>, attempts = 3): Prom
   }
 }
 
-const column = <T>(rows: PlainHeartbeat[], value: (h: PlainHeartbeat) => T | undefined) =>
-  rows.map((h) => value(h) ?? null);
+/** One column of the batch, as a binary array parameter. */
+const column = <T extends string | number | boolean>(
+  type: ElementType,
+  rows: PlainHeartbeat[],
+  value: (h: PlainHeartbeat) => T | undefined,
+) => binaryArray(type, rows.map(value));
 
 async function recordHeartbeats(db: Db, batch: PlainHeartbeat[]): Promise<(boolean | Error)[]> {
   // A nonce twice in one batch: the first is the heartbeat, the second a replay of it.
@@ -77,17 +83,17 @@ async function recordHeartbeats(db: Db, batch: PlainHeartbeat[]): Promise<(boole
   const sampled = (h: PlainHeartbeat) =>
     h.metrics !== undefined && Object.keys(h.metrics).length > 0;
   const params = [
-    column(rows, (h) => h.name),
-    column(rows, (h) => h.nonce),
-    column(rows, (h) => h.now),
-    column(rows, (h) => JSON.stringify(h.summary)),
-    column(rows, sampled),
-    column(rows, (h) => h.metrics?.temperature),
-    column(rows, (h) => h.metrics?.cpu),
-    column(rows, (h) => h.metrics?.memory),
-    column(rows, (h) => h.metrics?.disk),
-    column(rows, (h) => h.metrics?.wifiSignal),
-    column(rows, (h) => h.metrics?.throttled),
+    column('text', rows, (h) => h.name),
+    column('text', rows, (h) => h.nonce),
+    column('int8', rows, (h) => h.now),
+    column('text', rows, (h) => JSON.stringify(h.summary)),
+    column('bool', rows, sampled),
+    column('float8', rows, (h) => h.metrics?.temperature),
+    column('float8', rows, (h) => h.metrics?.cpu),
+    column('float8', rows, (h) => h.metrics?.memory),
+    column('float8', rows, (h) => h.metrics?.disk),
+    column('float8', rows, (h) => h.metrics?.wifiSignal),
+    column('int8', rows, (h) => h.metrics?.throttled),
   ];
   const answers = await retryDeadlock(() =>
     db.all<{ known: boolean; taken: boolean }>(RECORD_HEARTBEATS, params),

@@ -585,6 +585,38 @@ describeEachStore('hub store', (target) => {
     }
   });
 
+  it("rewrites a device's row in place at each heartbeat (PostgreSQL)", async () => {
+    if (!opened.query) return; // SQLite keeps no old row versions
+    // 16 devices, each heartbeat's summary (kept in the device's row) about 1 KB.
+    const names = Array.from({ length: 16 }, (_, i) => `pi-${i}`);
+    for (const name of names) await enrolled(name);
+    const services = ['web', 'sensors', 'mqtt-bridge', 'backup', 'camera', 'display', 'relay'].map(
+      (name) => ({
+        app: 'greenhouse',
+        name,
+        kind: 'service' as const,
+        state: 'active',
+        sub: 'running',
+        restarts: 0,
+        memory: 38_000_000,
+        cpu: 1234.5,
+      }),
+    );
+    const beat = { agent: { version: '0.1.0' }, metrics: { cpu: 0.5 }, services };
+    expect(JSON.stringify(beat).length).toBeGreaterThan(900);
+    for (let round = 0; round < 25; round++) {
+      await Promise.all(
+        names.map((name) =>
+          store.recordHeartbeat(name, beat, T0 + round, `nonce-${name}-${round}-xxxxxxxx`),
+        ),
+      );
+    }
+    // The rows take 6 pages of 8 KB when each version fits beside the old one; 16 when full
+    // pages send new versions elsewhere (without migration 8).
+    const [size] = await opened.query(`SELECT pg_relation_size('devices') / 8192 AS pages`);
+    expect(Number(size!.pages)).toBeLessThanOrEqual(10);
+  });
+
   it('lets exactly one of two hubs start, and then resolve, the same alert', async () => {
     await enrolled('kitchen');
     const second = await opened.reopen();

@@ -14,6 +14,8 @@ export interface OpenedStore {
   /** Opens a second hub's store on the same data (as another process would). */
   reopen(): Promise<Store>;
   dispose(): Promise<void>;
+  /** PostgreSQL: runs SQL in the store's schema, for what the store does not show. */
+  query?(sql: string): Promise<Record<string, unknown>[]>;
 }
 
 /** One backend the suites run against. */
@@ -51,6 +53,18 @@ function postgres(url: string): StoreTarget {
       return {
         store,
         reopen: () => openStore({ database: url, schema }),
+        query: async (sql) => {
+          const client = new pg.Client({
+            connectionString: url,
+            options: `-c search_path=${schema}`,
+          });
+          await client.connect();
+          try {
+            return (await client.query<Record<string, unknown>>(sql)).rows;
+          } finally {
+            await client.end();
+          }
+        },
         dispose: async () => {
           await store.close();
           const drop = new pg.Client({ connectionString: url });
