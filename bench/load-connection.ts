@@ -91,7 +91,10 @@ export class Connection {
 
 /**
  * Up to `size` connections; a request waits (first come, first served) while every one is
- * busy. A failed connection is dropped, and a new one opened when needed.
+ * busy. A failed connection is dropped, and a new one opened when needed. The connection idle
+ * longest is used first, so each is used in turn: one left idle past the server's keep-alive
+ * timeout (node:http's 5 s) is closed by the server, and a request sent on it just then is
+ * cut (ECONNRESET).
  */
 export class ConnectionPool {
   private readonly all = new Set<Connection>();
@@ -118,7 +121,7 @@ export class ConnectionPool {
 
   private acquire(): Promise<Connection> | Connection {
     let connection: Connection | undefined;
-    while ((connection = this.idle.pop())) {
+    while ((connection = this.idle.shift())) {
       if (!connection.failed) return connection;
       this.all.delete(connection);
     }

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from './db.js';
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 const BUSY_WAIT_MS = 10_000;
 
@@ -54,6 +55,21 @@ export function openSqlite(path: string): Db {
   // transaction of this process that holds the lock. Busy writes retry asynchronously.
   sqlite.pragma('busy_timeout = 0');
   sqlite.pragma('foreign_keys = ON');
+  // WAL checkpoints run on a thread of their own (a file's database only; `:memory:` has no WAL).
+  let checkpointer: Checkpointer | undefined;
+  if (!sqlite.memory) {
+    sqlite.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(path, {
+      failed: (error) => {
+        process.emitWarning(
+          `${(error as Error).message ?? String(error)}; the hub's thread checkpoints instead`,
+          'PiotWarning',
+        );
+        checkpointer = undefined;
+        if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+      },
+    });
+  }
   let queue: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
@@ -90,6 +106,8 @@ export function openSqlite(path: string): Db {
   };
   const commit = async (writes: Write[]) => {
     try {
+      // The checkpointer takes the write lock now and then to start the WAL over: let it.
+      await checkpointer?.released();
       // IMMEDIATE takes the write lock now: two hub processes cannot both read-then-write.
       await whenFree(() => Promise.resolve(sqlite.exec('BEGIN IMMEDIATE')));
     } catch (error) {
@@ -111,6 +129,7 @@ export function openSqlite(path: string): Db {
         }
       }
       sqlite.exec('COMMIT');
+      checkpointer?.committed();
     } catch (error) {
       if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
       for (const write of writes) write.reject(error);
@@ -146,6 +165,10 @@ export function openSqlite(path: string): Db {
     all: (sql, params) => exclusive(() => tx.all(sql, params)),
     run: (sql, params) => write((t) => t.run(sql, params)),
     transaction: (fn) => write(fn),
-    close: () => exclusive(() => Promise.resolve(void sqlite.close())),
+    close: () =>
+      exclusive(async () => {
+        await checkpointer?.stop();
+        sqlite.close();
+      }),
   };
 }
