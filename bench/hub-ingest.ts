@@ -166,7 +166,9 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
   };
   const fail = (status: string, text: string) => {
     result.failures[status] = (result.failures[status] ?? 0) + 1;
-    result.firstFailure ??= `${status}: ${text.slice(0, 300)}`;
+    // When it came, in seconds from the load's start (negative: while opening sessions).
+    const at = ((Date.now() - job.startAt) / 1000).toFixed(2);
+    result.firstFailure ??= `${status} at ${at} s: ${text.slice(0, 300)}`;
   };
   // Keep-alive connections, each carrying one request at a time.
   const pool = new ConnectionPool(new URL(job.url), job.concurrency);
