@@ -13,7 +13,7 @@ const REST_MS = 100;
  * The WAL is started over once it holds this many pages (as SQLite's automatic checkpoint
  * does, by default at the same size): about 4 MB.
  */
-const RESTART_PAGES = 1000;
+export const RESTART_PAGES = 1000;
 
 /** The checkpointer waits at most this long (ms) for the write lock to start the WAL over. */
 const LOCK_WAIT_MS = 200;

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from './db.js';
-import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
+import { RESTART_PAGES, startCheckpointer, type Checkpointer } from './sqlite-checkpointer.js';
 
 const BUSY_WAIT_MS = 10_000;
 
@@ -66,7 +66,7 @@ export function openSqlite(path: string): Db {
           'PiotWarning',
         );
         checkpointer = undefined;
-        if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+        if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${RESTART_PAGES}`);
       },
     });
   }
