@@ -27,8 +27,9 @@
 // First, as the peer, the same generators load a floor (closed loop): a bare node:http server
 // that answers without verifying or storing anything (what the load itself leaves of the
 // machine); each hub's closed-loop throughput is also printed as a share of the floor's.
-// CPU in the counted window is printed for the hub, the generators and, where PostgreSQL runs
-// on this machine, its server's processes.
+// CPU in the counted window is printed for the hub (with one hub process, also the share of the
+// window its event loop was busy), the generators and, where PostgreSQL runs on this machine,
+// its server's processes.
 // Run: npm run bench:hub
 //   (DEVICES=200 CONCURRENCY=64 RATE=5000 GENERATORS=2 WARMUP_S=2 DURATION_S=10 AUTH=session
 //    STORES=sqlite,postgres LOADS=closed,open WORKERS=1)
@@ -49,7 +50,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ConnectionPool } from './load-connection.js';
@@ -569,16 +570,21 @@ async function bench(
     const stopAt = measureFrom + durationMs;
     let hubCpuStart = 0;
     let hubCpu: number | undefined;
+    // The hub's event loop, where it runs in this process: its share of the window spent busy.
+    let loopStart: EventLoopUtilization | undefined;
+    let loopBusy: number | undefined;
     const database = opened?.kind === 'postgres';
     let databaseCpuStart = 0;
     let databaseCpuMs: number | undefined;
     setTimeout(() => {
       hubCpuStart = hubCpuNow();
+      loopStart = performance.eventLoopUtilization();
       if (database) databaseCpuStart = postgresCpuMs();
     }, measureFrom - Date.now());
     let loadAverage = NaN;
     setTimeout(() => {
       hubCpu = hubCpuNow() - hubCpuStart;
+      loopBusy = performance.eventLoopUtilization(loopStart).utilization;
       if (database) databaseCpuMs = postgresCpuMs() - databaseCpuStart;
       loadAverage = loadavg()[0]!;
     }, stopAt - Date.now());
@@ -651,7 +657,10 @@ async function bench(
     const hubCpuMs = hubCpu ?? NaN;
     console.log(
       `  CPU in the counted window: hub ${pct(hubCpuMs)} ` +
-        `(${Math.round((1000 * hubCpuMs) / latencies.length)} µs a heartbeat), ` +
+        `(${Math.round((1000 * hubCpuMs) / latencies.length)} µs a heartbeat` +
+        (workers === 1 && store
+          ? `; its event loop busy ${Math.round(100 * loopBusy!)} %), `
+          : '), ') +
         `generators ${results.map((r) => pct(r.cpuMs)).join(' + ')} (of one core each)` +
         (databaseCpuMs === undefined ? '' : `, PostgreSQL server ${pct(databaseCpuMs)}`) +
         '; ' +
