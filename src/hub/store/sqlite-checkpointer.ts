@@ -112,6 +112,7 @@ export function startCheckpointer(
   worker.unref();
   let stopping = false;
   let down = false;
+  let waiting = 0;
   const exited = new Promise<void>((resolve) => {
     const fail = (error: unknown) => {
       if (down) return;
@@ -132,7 +133,13 @@ export function startCheckpointer(
     },
     released() {
       const wait = atomics.waitAsync(control, HOLDING, 1, HOLD_WAIT_MS);
-      return wait.async ? wait.value : undefined;
+      if (!wait.async) return undefined;
+      // A pending waitAsync keeps no process up: one with nothing else to do (a command, not
+      // the server) would exit with the transaction that waits. The worker keeps it up instead.
+      if (waiting++ === 0) worker.ref();
+      return wait.value.finally(() => {
+        if (--waiting === 0 && !stopping) worker.unref();
+      });
     },
     stop() {
       stopping = true;

@@ -1,13 +1,17 @@
 import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startCheckpointer } from './sqlite-checkpointer.js';
 import { openSqlite } from './sqlite.js';
 
 const PAGE = 4096;
+const execFileAsync = promisify(execFile);
 
 let dir: string;
 beforeEach(async () => {
@@ -52,6 +56,50 @@ describe('the WAL checkpointer', () => {
     expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: commits * 2 });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     db.close();
+  });
+
+  it('keeps a process that waits for it up, with nothing else to do', async () => {
+    // A command (not the server) has nothing else that keeps its process up while it waits.
+    const script = join(dir, 'commits.mts');
+    await writeFile(
+      script,
+      `import Database from ${JSON.stringify(createRequire(import.meta.url).resolve('better-sqlite3'))};
+      import { startCheckpointer } from ${JSON.stringify(join(import.meta.dirname, 'sqlite-checkpointer.ts'))};
+      const path = ${JSON.stringify(join(dir, 'hub.db'))};
+      const db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('wal_autocheckpoint = 0');
+      db.pragma('busy_timeout = 0');
+      db.exec('CREATE TABLE t (v BLOB)');
+      const checkpointer = startCheckpointer(path, {
+        failed: (error) => { console.error(error); process.exit(2); },
+        restartPages: 50,
+      });
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      let waits = 0;
+      for (let c = 0; c < 300; c++) {
+        const released = checkpointer.released();
+        if (released) { waits++; await released; }
+        insert.run(Buffer.alloc(16 * 1024));
+        checkpointer.committed();
+        // A millisecond's work between commits, so the checkpointer starts the WAL over.
+        for (const until = performance.now() + 1; performance.now() < until; );
+      }
+      await checkpointer.stop();
+      console.log(JSON.stringify({ rows: db.prepare('SELECT count(*) AS n FROM t').get().n, waits }));
+      db.close();`,
+    );
+    const run = await execFileAsync(process.execPath, ['--import', 'tsx', script], {
+      cwd: import.meta.dirname,
+    }).catch((error: { code?: number; stderr?: string }) => error);
+    expect(run).toMatchObject({ stderr: '' });
+    const { rows, waits } = JSON.parse((run as { stdout: string }).stdout) as {
+      rows: number;
+      waits: number;
+    };
+    expect(rows).toBe(300);
+    // Else this test proves nothing: the process did wait for the checkpointer.
+    expect(waits).toBeGreaterThan(0);
   });
 
   it('reports a database it cannot open, and stops', async () => {
