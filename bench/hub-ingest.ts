@@ -59,6 +59,7 @@ import type { Heartbeat } from '../src/hub/heartbeat.js';
 import { startHub } from '../src/hub/serve.js';
 import {
   deriveSessionKey,
+  newNonce,
   sessionKeyPair,
   sharedSecret,
   signRequest,
@@ -175,16 +176,16 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
   const pool = new ConnectionPool(new URL(job.url), job.concurrency);
   const post = (path: string, headers: Record<string, string>, body: Buffer) =>
     pool.post(path, headers, body);
-  // Nonces: 16 random bytes each, cut from a buffer refilled as it runs out (one call into
-  // the random source for 4,096 of them instead of one each).
+  // Nonces as the agent makes them (newNonce): the time, then 16 random bytes, cut from a
+  // buffer refilled as it runs out (one call into the random source for 4,096 of them).
   const random = Buffer.alloc(16 * 4096);
   let used = random.length;
-  const nonce = () => {
+  const nonce = (now: number) => {
     if (used === random.length) {
       randomFillSync(random);
       used = 0;
     }
-    return random.toString('base64url', used, (used += 16));
+    return newNonce(now, random.subarray(used, (used += 16)));
   };
 
   // Each device opens its session before the load starts, as an agent does once an hour.
@@ -235,6 +236,7 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
   const send = async (device: (typeof devices)[number]): Promise<number | undefined> => {
     const path = `/api/v1/devices/${device.name}/heartbeat`;
     const body = Buffer.from(JSON.stringify(heartbeat(device.name, device.sent++)));
+    const now = Date.now();
     const headers = signRequest({
       device: device.name,
       privateKey: keys.get(device.name)!,
@@ -242,7 +244,8 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
       method: 'POST',
       path,
       body,
-      nonce: nonce(),
+      now,
+      nonce: nonce(now),
     });
     try {
       const { status, text } = await post(path, headers, body);

@@ -1,11 +1,34 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { deviceIdentity } from '../image/identity.js';
 import { checkPassword, hashPassword, hashToken, newSecret } from './secrets.js';
-import { canonicalRequest, parseSigningKey, signRequest, verifySignature } from './signing.js';
+import {
+  canonicalRequest,
+  newNonce,
+  parseSigningKey,
+  signRequest,
+  verifySignature,
+} from './signing.js';
 import { tokenBucket } from './rate-limit.js';
 
 describe('request signing', () => {
+  it("makes nonces that sort in the order they are made, each one the hub's form", () => {
+    const now = Date.UTC(2026, 11, 7, 21, 30);
+    const made = [now - 60_000, now - 1, now, now + 1, now + 1000].map((t) => newNonce(t));
+    expect([...made].sort()).toEqual(made);
+    for (const nonce of made) expect(nonce).toMatch(/^[0-9a-z]{9}[A-Za-z0-9_-]{22}$/);
+    // The random part alone makes them unique.
+    expect(new Set(Array.from({ length: 1000 }, () => newNonce(now))).size).toBe(1000);
+    const headers = signRequest({
+      device: 'kitchen',
+      privateKey: generateKeyPairSync('ed25519').privateKey,
+      method: 'POST',
+      path: '/api/v1/devices/kitchen/heartbeat',
+      now,
+    });
+    expect(headers['x-piot-nonce']!.slice(0, 9)).toBe(now.toString(36).padStart(9, '0'));
+  });
+
   it('verifies with the fleet.yaml public key what the device key signed', async () => {
     const identity = await deviceIdentity();
     const headers = signRequest({

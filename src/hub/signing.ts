@@ -40,6 +40,16 @@ export function canonicalRequest(parts: {
 }
 
 /**
+ * A request's nonce: the time (ms) in base 36, 9 digits, then 16 random bytes (base64url).
+ * The random part makes it unique; the time makes a device's nonces sort in the order they
+ * are made, so the hub adds each at the end of its nonce index (migrations 9 and 10), not
+ * on a page of its own.
+ */
+export function newNonce(now: number, random: Uint8Array = randomBytes(16)): string {
+  return now.toString(36).padStart(9, '0') + Buffer.from(random).toString('base64url');
+}
+
+/**
  * The headers that sign one request: with a device session's key (HMAC-SHA256) if `session`
  * is given, else with the device's Ed25519 key (PKCS#8 PEM or key object).
  */
@@ -53,8 +63,9 @@ export function signRequest(request: {
   now?: number;
   nonce?: string;
 }): Record<string, string> {
-  const time = String(request.now ?? Date.now());
-  const nonce = request.nonce ?? randomBytes(16).toString('base64url');
+  const now = request.now ?? Date.now();
+  const time = String(now);
+  const nonce = request.nonce ?? newNonce(now);
   const body =
     typeof request.body === 'string'
       ? Buffer.from(request.body)

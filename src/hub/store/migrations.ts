@@ -191,6 +191,32 @@ export const MIGRATIONS: Migration[] = [
     // 64 MB over 60,000 heartbeats, against 0.5 MB with the free half.
     sql: [`ALTER TABLE devices SET (fillfactor = 50)`],
   },
+  // Nonces keyed by nonce first (the same pairs are unique): a device's nonces begin with the
+  // time they were made (signing.ts), so new ones go to the end of the key, a page for many,
+  // where keyed by device first they each dirtied a page of their own.
+  {
+    version: 9,
+    name: 'nonces in the order they are made',
+    dialect: 'sqlite',
+    sql: [
+      `CREATE TABLE nonces_new (
+        device TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (nonce, device)
+      ) WITHOUT ROWID`,
+      `INSERT INTO nonces_new (device, nonce, at) SELECT device, nonce, at FROM nonces`,
+      `DROP TABLE nonces`,
+      `ALTER TABLE nonces_new RENAME TO nonces`,
+      `CREATE INDEX nonces_at ON nonces (at)`,
+    ],
+  },
+  {
+    version: 10,
+    name: 'nonces in the order they are made',
+    dialect: 'postgres',
+    sql: [`ALTER TABLE nonces DROP CONSTRAINT nonces_pkey, ADD PRIMARY KEY (nonce, device)`],
+  },
 ];
 
 // Any fixed number: every hub process on one PostgreSQL takes the same lock.

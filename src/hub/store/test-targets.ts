@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, it } from 'vitest';
+import type { Db } from './db.js';
 import { openStore } from './open.js';
+import { openPostgres } from './postgres.js';
+import { openSqlite } from './sqlite.js';
 import type { Store } from './store.js';
 
 /** A fresh, migrated store and how to throw it away. */
@@ -22,10 +25,23 @@ export interface OpenedStore {
 export interface StoreTarget {
   name: string;
   open(): Promise<OpenedStore>;
+  /** A fresh Db with no schema yet (no migration run), and how to throw it away. */
+  openDb(): Promise<{ db: Db; dispose(): Promise<void> }>;
 }
 
 const sqlite: StoreTarget = {
   name: 'SQLite',
+  async openDb() {
+    const data = await mkdtemp(join(tmpdir(), 'piot-hub-'));
+    const db = openSqlite(join(data, 'hub.db'));
+    return {
+      db,
+      dispose: async () => {
+        await db.close();
+        await rm(data, { recursive: true, force: true });
+      },
+    };
+  },
   async open() {
     const data = await mkdtemp(join(tmpdir(), 'piot-hub-'));
     const store = await openStore({ data });
@@ -41,14 +57,35 @@ const sqlite: StoreTarget = {
 };
 
 function postgres(url: string): StoreTarget {
+  const freshSchema = async () => {
+    const schema = `piot_test_${randomBytes(6).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.end();
+    return schema;
+  };
+  const dropSchema = async (schema: string) => {
+    const drop = new pg.Client({ connectionString: url });
+    await drop.connect();
+    await drop.query(`DROP SCHEMA ${schema} CASCADE`);
+    await drop.end();
+  };
   return {
     name: 'PostgreSQL',
+    async openDb() {
+      const schema = await freshSchema();
+      const db = openPostgres(url, { schema });
+      return {
+        db,
+        dispose: async () => {
+          await db.close();
+          await dropSchema(schema);
+        },
+      };
+    },
     async open() {
-      const schema = `piot_test_${randomBytes(6).toString('hex')}`;
-      const admin = new pg.Client({ connectionString: url });
-      await admin.connect();
-      await admin.query(`CREATE SCHEMA ${schema}`);
-      await admin.end();
+      const schema = await freshSchema();
       const store = await openStore({ database: url, schema });
       return {
         store,
@@ -67,10 +104,7 @@ function postgres(url: string): StoreTarget {
         },
         dispose: async () => {
           await store.close();
-          const drop = new pg.Client({ connectionString: url });
-          await drop.connect();
-          await drop.query(`DROP SCHEMA ${schema} CASCADE`);
-          await drop.end();
+          await dropSchema(schema);
         },
       };
     },
