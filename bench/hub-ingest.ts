@@ -21,8 +21,10 @@
 //   devices send theirs each on its own clock, over one connection per device. A heartbeat
 //   whose connection is busy waits for it; its latency runs from when it was due, so a hub that
 //   falls behind shows it in the latency, not in a lower rate. Through the warm-up the rate
-//   rises from a tenth to RATE.
-// Requests of the WARMUP_S seconds after the start are not counted, those of the DURATION_S
+//   rises from a tenth to RATE. It also prints the slowest answer of the warm-up and the
+//   slowest quarter second of the window, so a tail that came from one episode shows.
+// Requests of the WARMUP_S seconds after the start (5: long enough for what a hub does on each
+// device's first heartbeat, see docs/hub.md) are not counted, those of the DURATION_S
 // seconds after that are (closed loop: answered in that window; open loop: due in it).
 // First, as the peer, the same generators load a floor (closed loop): a bare node:http server
 // that answers without verifying or storing anything (what the load itself leaves of the
@@ -31,7 +33,7 @@
 // window its event loop was busy), the generators and, where PostgreSQL runs on this machine,
 // its server's processes.
 // Run: npm run bench:hub
-//   (DEVICES=200 CONCURRENCY=64 RATE=5000 GENERATORS=2 WARMUP_S=2 DURATION_S=10 AUTH=session
+//   (DEVICES=200 CONCURRENCY=64 RATE=5000 GENERATORS=2 WARMUP_S=5 DURATION_S=10 AUTH=session
 //    STORES=sqlite,postgres LOADS=closed,open WORKERS=1)
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
@@ -107,7 +109,15 @@ interface GeneratorResult {
   answeredInWindow: number;
   /** CPU time (ms) this process used inside the counted window. */
   cpuMs: number;
+  /**
+   * Open loop: the slowest latency (ms) of the heartbeats due in each quarter second from the
+   * load's start (index 0: the first quarter second), warm-up included.
+   */
+  slowest: number[];
 }
+
+/** The open loop's time slots, of the slowest latency in each. */
+const SLOT_MS = 250;
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
@@ -165,6 +175,7 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
     ok: 0,
     answeredInWindow: 0,
     cpuMs: 0,
+    slowest: [],
   };
   const fail = (status: string, text: string) => {
     result.failures[status] = (result.failures[status] ?? 0) + 1;
@@ -296,7 +307,10 @@ async function generate(job: GeneratorJob): Promise<GeneratorResult> {
       for (; due <= now && due < job.stopAt; due += interval(due)) {
         const from = due;
         const sent = send(devices[turn++ % devices.length]!).then((end) => {
-          if (end !== undefined && from >= job.measureFrom) result.latencies.push(end - from);
+          if (end === undefined) return;
+          if (from >= job.measureFrom) result.latencies.push(end - from);
+          const slot = Math.floor((from - job.startAt) / SLOT_MS);
+          result.slowest[slot] = Math.max(result.slowest[slot] ?? 0, end - from);
         });
         pending.add(sent);
         void sent.finally(() => pending.delete(sent));
@@ -381,6 +395,28 @@ async function openPostgresStore(url: string): Promise<Opened> {
     await admin(`DROP SCHEMA ${schema} CASCADE`);
     throw error;
   }
+}
+
+/**
+ * The open loop's latency over time: the warm-up's slowest answer, and the window's slowest
+ * quarter second (when it began, from the window's start).
+ */
+function overTime(results: GeneratorResult[], warmupMs: number): string {
+  const slowest: number[] = [];
+  for (const r of results) {
+    r.slowest.forEach((ms, slot) => (slowest[slot] = Math.max(slowest[slot] ?? 0, ms ?? 0)));
+  }
+  const firstCounted = Math.ceil(warmupMs / SLOT_MS);
+  const warmup = Math.max(0, ...slowest.slice(0, firstCounted).map((ms) => ms ?? 0));
+  let worst = firstCounted;
+  for (let slot = firstCounted; slot < slowest.length; slot++) {
+    if ((slowest[slot] ?? 0) > (slowest[worst] ?? 0)) worst = slot;
+  }
+  const from = ((worst - firstCounted) * SLOT_MS) / 1000;
+  return (
+    `the warm-up's slowest answer ${warmup.toFixed(1)} ms; the window's slowest quarter ` +
+    `second began at ${from.toFixed(2)} s (its slowest ${(slowest[worst] ?? NaN).toFixed(1)} ms)`
+  );
 }
 
 const percentile = (sorted: number[], q: number) =>
@@ -515,7 +551,7 @@ async function bench(
   // Open loop: one connection per device, as a fleet's devices each keep their own.
   const concurrency = load.kind === 'open' ? devices : env('CONCURRENCY', 64);
   const generators = env('GENERATORS', 2);
-  const warmupMs = env('WARMUP_S', 2) * 1000;
+  const warmupMs = env('WARMUP_S', 5) * 1000;
   const durationMs = env('DURATION_S', 10) * 1000;
   const store = opened?.store;
   let hubErrors = 0;
@@ -650,6 +686,7 @@ async function bench(
     console.log(`  counted: ${durationMs / 1000} s after ${warmupMs / 1000} s of warm-up`);
     console.log(`  answered: ${Math.round(perSecond).toLocaleString('en')} heartbeats/s`);
     console.log(`  latency: p50 ${ms(p50)}, p99 ${ms(p99)}, max ${ms(max)}`);
+    if (load.kind === 'open') console.log(`  over time: ${overTime(results, warmupMs)}`);
     console.log(
       `  errors: ${failed} (non-2xx or no answer, whole run)` +
         (failed > 0
