@@ -125,6 +125,13 @@ describeEachStore('hub API', (target) => {
     const nonce = 'n'.repeat(20);
     expect((await signed(HB, beat, { nonce })).status).toBe(200);
     expect((await signed(HB, beat, { nonce })).status).toBe(401);
+    // The same request eight times at once, behind another heartbeat (so that on PostgreSQL
+    // the eight meet in one batch): one is taken, seven are refused as replays.
+    const burst = await Promise.all([
+      signed(HB, beat, { nonce: 'a'.repeat(20) }),
+      ...Array.from({ length: 8 }, () => signed(HB, beat, { nonce: 'b'.repeat(20) })),
+    ]);
+    expect(burst.map((r) => r.status).sort()).toEqual([200, 200, ...Array<number>(7).fill(401)]);
     // A second hub process on the same store refuses the replay too.
     const otherStore = await opened.reopen();
     const other = createApp({ store: otherStore, now: () => now });

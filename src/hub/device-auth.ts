@@ -17,7 +17,6 @@ import type { DeviceKey, Store } from './store/store.js';
 
 /** How far a device's clock may be from the hub's. */
 export const MAX_SKEW_MS = 5 * 60_000;
-const NONCES_PER_DEVICE = 1000;
 
 /** What the guard reads of a request: method, target (path and query) and headers. */
 export interface SignedParts {
@@ -60,7 +59,7 @@ export interface GuardOptions {
   deviceKeyOnly?: boolean;
 }
 
-/** Checks signed device requests; keeps recent nonces in memory in front of the store. */
+/** Checks signed device requests; the store refuses a nonce a device used before. */
 export interface DeviceGuard {
   /**
    * The device a request comes from, if its signature, time and nonce are good and it is
@@ -82,7 +81,7 @@ export interface DeviceGuard {
     pathDevice: string,
     options?: GuardOptions,
   ): Promise<SignedRequest>;
-  /** Remembers a verified request's nonce in memory once the store has taken it. */
+  /** Tells the guard the store has taken a verified request's nonce (old ones are pruned). */
   accept(request: SignedRequest): void;
 }
 
@@ -95,7 +94,6 @@ const staleSession = () =>
 
 /** A DeviceGuard on the store's devices and nonces. */
 export function deviceGuard(store: Store, now: () => number): DeviceGuard {
-  const seen = new Map<string, Map<string, number>>();
   let lastPrune = 0;
   // Each device's key, parsed once (not on every request; about 10 % of a verification).
   const keys = new Map<string, KeyObject | undefined>();
@@ -106,14 +104,7 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
     }
     return keys.get(signing);
   };
-  const remember = (device: string, nonce: string, at: number) => {
-    const nonces = seen.get(device) ?? new Map<string, number>();
-    seen.set(device, nonces);
-    nonces.set(nonce, at);
-    if (nonces.size > NONCES_PER_DEVICE) nonces.delete(nonces.keys().next().value!);
-  };
-  const accept = ({ device, nonce, at }: SignedRequest) => {
-    remember(device, nonce, at);
+  const accept = ({ at }: SignedRequest) => {
     if (at - lastPrune > 60_000) {
       lastPrune = at;
       // Nonces older than twice the allowed skew can never be accepted again anyway.
@@ -193,7 +184,6 @@ export function deviceGuard(store: Store, now: () => number): DeviceGuard {
     if (record.revoked) throw httpError(403, `device ${device} is revoked`);
     if (device !== pathDevice)
       throw httpError(403, `device ${device} cannot act for ${pathDevice}`);
-    if (seen.get(device)?.has(nonce)) throw replayed();
     return { device, nonce, at };
   };
   return {
